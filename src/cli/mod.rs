@@ -1,0 +1,173 @@
+//! The command line (SPEC "Command line"): argument types and dispatch.
+//! Each subcommand's work lives in its own file beside this one.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+mod commands;
+pub use commands::run;
+
+const ABOUT: &str =
+    "Record the HTTP calls between the OpenStack CLI and its services, and turn them into pages.";
+
+const LONG_ABOUT: &str = "\
+tracer is a reverse proxy you put in front of the API services of a devstack.
+It forwards every request unchanged (stamping X-Requestshook-Request-Id and
+X-Requestshook-Request-From), stores each request/response pair in a database,
+and exports a named flow as numbered mkdocs-material pages with a mermaid
+sequence diagram.";
+
+const AFTER_HELP: &str = "\
+Typical session:
+  tracer --config config/tracer.toml serve &          # the daemon
+  tracer record image-create -- openstack image create --file cirros.img img1
+  tracer export --flow image-create --out docs/image-create
+  tracer flow list
+
+Config: --config PATH, else $TRACER_CONFIG, else ./tracer.toml, else defaults
+(database sqlite://tracer.db, admin UI on 127.0.0.1:8799, no services).";
+
+#[derive(Debug, Parser)]
+#[command(name = "tracer", version, about = ABOUT, long_about = LONG_ABOUT, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// TOML config file [default: $TRACER_CONFIG, else ./tracer.toml if present]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Database URL, overriding [storage].url: sqlite://PATH (created if missing) or postgres://...
+    #[arg(long, global = true, value_name = "URL")]
+    pub db: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: one listener per [[service]], plus the admin listener.
+    ///
+    /// SIGTERM or SIGINT stops accepting, lets exchanges in flight finish
+    /// (bounded by [proxy].shutdown_grace_secs), stores every captured
+    /// exchange and exits 0.
+    Serve,
+    /// Open, close and list named flows.
+    #[command(subcommand)]
+    Flow(FlowCommand),
+    /// Run a command inside a new flow and keep its output with the flow.
+    ///
+    /// Starts flow NAME, runs CMD with its output passed through to the
+    /// terminal (and kept), stops the flow and exits with CMD's status.
+    #[command(after_help = "Example:\n  tracer record image-show -- openstack image show cirros")]
+    Record {
+        /// Flow name: [a-z0-9][a-z0-9._-]*
+        name: String,
+        /// A title for the flow's pages
+        #[arg(long)]
+        title: Option<String>,
+        /// The command and its arguments, after `--`
+        #[arg(last = true, required = true, value_name = "CMD")]
+        cmd: Vec<String>,
+    },
+    /// List captured exchanges, newest last.
+    List(ListArgs),
+    /// Show one exchange in full (by id, uuid or request id).
+    Show {
+        id: String,
+        /// Print one JSON object
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a flow's pages (mkdocs), its HAR file, or both into DIR.
+    Export(ExportArgs),
+    /// Write a complete mkdocs project holding every flow (or the named ones).
+    Site(SiteArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FlowCommand {
+    /// Open a named flow: every exchange that starts from now on belongs to it.
+    Start {
+        /// Flow name: [a-z0-9][a-z0-9._-]*
+        name: String,
+        /// A title for the flow's pages
+        #[arg(long)]
+        title: Option<String>,
+    },
+    /// Close a flow (the open one if NAME is omitted), once a running daemon has stored all of it.
+    Stop { name: Option<String> },
+    /// Flows with their window, number of exchanges and services involved.
+    List {
+        /// One JSON object per line
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a flow (its exchanges stay in the database).
+    Delete { name: String },
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only the exchanges of this flow
+    #[arg(long, value_name = "NAME")]
+    pub flow: Option<String>,
+    /// Only exchanges that started at or after this time (RFC 3339, or e.g. 10m for ten minutes ago)
+    #[arg(long, value_name = "S")]
+    pub from: Option<String>,
+    /// Only exchanges that started at or before this time
+    #[arg(long, value_name = "S")]
+    pub to: Option<String>,
+    /// Only this method (GET, POST, ...)
+    #[arg(long, value_name = "M")]
+    pub method: Option<String>,
+    /// Only this response status
+    #[arg(long, value_name = "N")]
+    pub status: Option<u16>,
+    /// At most N exchanges (the newest)
+    #[arg(long, value_name = "N")]
+    pub limit: Option<i64>,
+    /// Include exchanges marked by [[ignore]] rules
+    #[arg(long)]
+    pub all: bool,
+    /// One JSON object per line
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The flow to export
+    #[arg(long, value_name = "NAME")]
+    pub flow: String,
+    /// Output directory (created if missing)
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    #[arg(long, value_enum, default_value_t = ExportFormat::Mkdocs)]
+    pub format: ExportFormat,
+    /// Shorten tokens and passwords to their first 16 characters
+    #[arg(long)]
+    pub redact: bool,
+    /// Include exchanges marked by [[ignore]] rules
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    Mkdocs,
+    Har,
+    All,
+}
+
+#[derive(Debug, Args)]
+pub struct SiteArgs {
+    /// Output directory (created if missing)
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Only these flows (default: every flow)
+    #[arg(value_name = "FLOW")]
+    pub flows: Vec<String>,
+    /// Carry a local mermaid.min.js so diagrams render without internet
+    #[arg(long)]
+    pub offline: bool,
+    /// Shorten tokens and passwords to their first 16 characters
+    #[arg(long)]
+    pub redact: bool,
+}

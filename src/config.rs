@@ -1,0 +1,407 @@
+//! The TOML config file (SPEC "Config file"): what tracer listens on, where it
+//! forwards, where it stores. Unknown keys are errors that name the key.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+pub const DEFAULT_DB_URL: &str = "sqlite://tracer.db";
+pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:8799";
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("bad config {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("bad config: {0}")]
+    Invalid(String),
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub storage: StorageConfig,
+    #[serde(default)]
+    pub admin: AdminConfig,
+    #[serde(default)]
+    pub proxy: ProxyConfig,
+    #[serde(default, rename = "service")]
+    pub services: Vec<ServiceConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    #[serde(default = "default_db_url")]
+    pub url: String,
+    /// Bytes of each body kept; the rest is counted and hashed, not stored.
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: u64,
+    /// Captured exchanges waiting for the writer, at most.
+    #[serde(default = "default_queue_exchanges")]
+    pub queue_exchanges: usize,
+    /// Body bytes waiting for the writer, at most.
+    #[serde(default = "default_queue_bytes")]
+    pub queue_bytes: u64,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            url: default_db_url(),
+            max_body_bytes: default_max_body_bytes(),
+            queue_exchanges: default_queue_exchanges(),
+            queue_bytes: default_queue_bytes(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    #[serde(default = "default_admin_listen")]
+    pub listen: String,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            listen: default_admin_listen(),
+        }
+    }
+}
+
+/// Timeouts and trust for the forwarding side.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxyConfig {
+    /// Seconds to wait for the upstream's TCP (and TLS) handshake.
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout_secs: u64,
+    /// Seconds to wait for the upstream's response head once the request is sent.
+    #[serde(default = "default_response_timeout")]
+    pub response_timeout_secs: u64,
+    /// Seconds an idle client connection is kept open between requests.
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout_secs: u64,
+    /// Seconds SIGTERM waits for exchanges in flight before closing them.
+    #[serde(default = "default_shutdown_grace")]
+    pub shutdown_grace_secs: u64,
+    /// Largest request or response head accepted, in bytes.
+    #[serde(default = "default_max_head_bytes")]
+    pub max_head_bytes: usize,
+    /// Extra PEM CA bundle trusted for https upstreams, besides the system roots.
+    pub ca_file: Option<PathBuf>,
+}
+
+impl Default for ProxyConfig {
+    fn default() -> Self {
+        Self {
+            connect_timeout_secs: default_connect_timeout(),
+            response_timeout_secs: default_response_timeout(),
+            idle_timeout_secs: default_idle_timeout(),
+            shutdown_grace_secs: default_shutdown_grace(),
+            max_head_bytes: default_max_head_bytes(),
+            ca_file: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    pub name: String,
+    pub listen: String,
+    pub upstream: String,
+    /// PEM certificate chain and key: serve this listener over TLS.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+}
+
+fn default_db_url() -> String {
+    DEFAULT_DB_URL.to_string()
+}
+fn default_max_body_bytes() -> u64 {
+    DEFAULT_MAX_BODY_BYTES
+}
+fn default_queue_exchanges() -> usize {
+    8192
+}
+fn default_queue_bytes() -> u64 {
+    256 * 1024 * 1024
+}
+fn default_admin_listen() -> String {
+    DEFAULT_ADMIN_LISTEN.to_string()
+}
+fn default_connect_timeout() -> u64 {
+    10
+}
+fn default_response_timeout() -> u64 {
+    600
+}
+fn default_idle_timeout() -> u64 {
+    120
+}
+fn default_shutdown_grace() -> u64 {
+    10
+}
+fn default_max_head_bytes() -> usize {
+    64 * 1024
+}
+
+/// Where the config comes from: `--config`, else `$TRACER_CONFIG`, else
+/// `./tracer.toml` if present, else built-in defaults (None).
+pub fn resolve_path(explicit: Option<&Path>) -> Option<PathBuf> {
+    if let Some(p) = explicit {
+        return Some(p.to_path_buf());
+    }
+    if let Some(p) = std::env::var_os("TRACER_CONFIG").filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(p));
+    }
+    let local = PathBuf::from("tracer.toml");
+    local.is_file().then_some(local)
+}
+
+impl Config {
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let config = match path {
+            None => Config::default(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                Self::parse(&text).map_err(|message| ConfigError::Parse {
+                    path: path.to_path_buf(),
+                    message,
+                })?
+            }
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses TOML text; the message is one line naming the key or position.
+    pub fn parse(text: &str) -> Result<Config, String> {
+        toml::from_str(text).map_err(|e| one_line(&e.to_string()))
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(self.storage.url.starts_with("sqlite:") || self.storage.url.starts_with("postgres")) {
+            return Err(ConfigError::Invalid(format!(
+                "[storage].url {:?} must start with sqlite:// or postgres://",
+                self.storage.url
+            )));
+        }
+        parse_listen(&self.admin.listen)
+            .map_err(|e| ConfigError::Invalid(format!("[admin].listen: {e}")))?;
+        let mut seen = std::collections::HashSet::new();
+        for s in &self.services {
+            if s.name.is_empty() {
+                return Err(ConfigError::Invalid(
+                    "a [[service]] has an empty name".into(),
+                ));
+            }
+            if !seen.insert(s.name.as_str()) {
+                return Err(ConfigError::Invalid(format!(
+                    "service {:?} is defined twice",
+                    s.name
+                )));
+            }
+            parse_listen(&s.listen)
+                .map_err(|e| ConfigError::Invalid(format!("service {:?} listen: {e}", s.name)))?;
+            Upstream::parse(&s.upstream)
+                .map_err(|e| ConfigError::Invalid(format!("service {:?} upstream: {e}", s.name)))?;
+            if s.tls_cert.is_some() != s.tls_key.is_some() {
+                return Err(ConfigError::Invalid(format!(
+                    "service {:?}: tls_cert and tls_key go together",
+                    s.name
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.chars().all(|c| c == '|' || c == '^' || c == ' '))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+pub fn parse_listen(s: &str) -> Result<SocketAddr, String> {
+    s.parse::<SocketAddr>()
+        .map_err(|_| format!("{s:?} is not an address like 127.0.0.1:8080"))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Http,
+    Https,
+}
+
+/// Where a service's requests go: `http[s]://host[:port][/prefix]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upstream {
+    pub scheme: Scheme,
+    pub host: String,
+    pub port: u16,
+    /// Path prefix without a trailing slash ("" or "/identity").
+    pub prefix: String,
+}
+
+impl Upstream {
+    pub fn parse(s: &str) -> Result<Upstream, String> {
+        let (scheme, rest) = if let Some(r) = s.strip_prefix("http://") {
+            (Scheme::Http, r)
+        } else if let Some(r) = s.strip_prefix("https://") {
+            (Scheme::Https, r)
+        } else {
+            return Err(format!("{s:?} must start with http:// or https://"));
+        };
+        let (authority, path) = match rest.find('/') {
+            Some(i) => rest.split_at(i),
+            None => (rest, ""),
+        };
+        if path.contains('?') || path.contains('#') {
+            return Err(format!("{s:?}: a query or fragment is not allowed"));
+        }
+        let default_port = if scheme == Scheme::Https { 443 } else { 80 };
+        let (host, port) = split_host_port(authority, default_port)
+            .ok_or_else(|| format!("{s:?} has no valid host[:port]"))?;
+        Ok(Upstream {
+            scheme,
+            host,
+            port,
+            prefix: path.trim_end_matches('/').to_string(),
+        })
+    }
+
+    /// The request target to send upstream for a target the client sent.
+    pub fn join(&self, target: &str) -> String {
+        if self.prefix.is_empty() || !target.starts_with('/') {
+            target.to_string()
+        } else {
+            format!("{}{}", self.prefix, target)
+        }
+    }
+
+    pub fn authority(&self) -> String {
+        let default = if self.scheme == Scheme::Https {
+            443
+        } else {
+            80
+        };
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        if self.port == default {
+            host
+        } else {
+            format!("{host}:{}", self.port)
+        }
+    }
+
+    pub fn url_for(&self, target: &str) -> String {
+        let scheme = if self.scheme == Scheme::Https {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}{}", self.authority(), self.join(target))
+    }
+}
+
+fn split_host_port(authority: &str, default_port: u16) -> Option<(String, u16)> {
+    if authority.is_empty() || authority.contains('@') {
+        return None;
+    }
+    if let Some(rest) = authority.strip_prefix('[') {
+        let (host, after) = rest.split_once(']')?;
+        let port = match after.strip_prefix(':') {
+            Some(p) => p.parse().ok()?,
+            None if after.is_empty() => default_port,
+            None => return None,
+        };
+        return Some((host.to_string(), port));
+    }
+    match authority.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() => Some((host.to_string(), port.parse().ok()?)),
+        Some(_) => None,
+        None => Some((authority.to_string(), default_port)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spec_sample_parses() {
+        let c = Config::parse(
+            r#"
+[storage]
+url = "sqlite://tracer.db"
+max_body_bytes = 1048576
+[admin]
+listen = "127.0.0.1:8799"
+[[service]]
+name = "keystone"
+listen = "0.0.0.0:15000"
+upstream = "http://127.0.0.1:80/identity"
+"#,
+        )
+        .unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.services.len(), 1);
+        assert_eq!(c.storage.max_body_bytes, 1048576);
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = Config::parse("[storage]\nurll = \"x\"\n").unwrap_err();
+        assert!(err.contains("urll"), "{err}");
+        assert!(!err.contains('\n'));
+        let err = Config::parse("[[service]]\nname=\"a\"\nlisten=\"1\"\nupstream=\"x\"\nport=1\n")
+            .unwrap_err();
+        assert!(err.contains("port"), "{err}");
+    }
+
+    #[test]
+    fn upstream_prefix_joins() {
+        let u = Upstream::parse("http://127.0.0.1:80/identity/").unwrap();
+        assert_eq!(u.prefix, "/identity");
+        assert_eq!(u.join("/v3/auth/tokens"), "/identity/v3/auth/tokens");
+        assert_eq!(u.join("/"), "/identity/");
+        assert_eq!(u.join("*"), "*");
+        assert_eq!(u.url_for("/v3"), "http://127.0.0.1/identity/v3");
+        let u = Upstream::parse("https://[::1]:8443").unwrap();
+        assert_eq!(
+            (u.host.as_str(), u.port, u.prefix.as_str()),
+            ("::1", 8443, "")
+        );
+        assert_eq!(u.join("/x?y=1"), "/x?y=1");
+        assert!(Upstream::parse("ftp://x").is_err());
+        assert!(Upstream::parse("http://").is_err());
+        assert!(Upstream::parse("http://h:notaport").is_err());
+    }
+
+    #[test]
+    fn duplicate_service_names_are_refused() {
+        let c = Config::parse(
+            "[[service]]\nname=\"a\"\nlisten=\"127.0.0.1:1\"\nupstream=\"http://x\"\n[[service]]\nname=\"a\"\nlisten=\"127.0.0.1:2\"\nupstream=\"http://y\"\n",
+        )
+        .unwrap();
+        assert!(c.validate().unwrap_err().to_string().contains("twice"));
+    }
+}

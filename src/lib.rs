@@ -1,0 +1,19 @@
+//! tracer: a capturing reverse proxy for OpenStack services.
+//!
+//! The data path, one module per stage (see docs/LIFECYCLE.md):
+//! listener → [`proxy`] → [`capture`] (tee + queue) → [`store`];
+//! [`store`] → [`render`] (pure) → [`export`] / [`web`].
+#![forbid(unsafe_code)]
+#![deny(rust_2018_idioms)]
+
+pub mod attribution;
+pub mod capture;
+pub mod cli;
+pub mod config;
+pub mod export;
+pub mod model;
+pub mod proxy;
+pub mod render;
+pub mod store;
+pub mod timefmt;
+pub mod web;

@@ -1,0 +1,1 @@
+//! Render: pure functions from stored exchanges to text (pages, diagram, log, HAR).

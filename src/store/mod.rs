@@ -1,0 +1,121 @@
+//! Storage: the one narrow interface everything reads and writes through.
+//!
+//! SQLite (embedded, one file) is the default backend; PostgreSQL goes behind
+//! the same trait. Queries are runtime queries (no `query!` macros), schema
+//! changes are sqlx migrations under `migrations/`.
+
+use crate::model::{Exchange, Flow, FlowSummary, Micros, RecordedCommand};
+use std::sync::Arc;
+
+pub mod sqlite;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open database {url}: {message}")]
+    Open { url: String, message: String },
+    #[error("database error: {0}")]
+    Database(String),
+    #[error("no flow named {0:?} (see `tracer flow list`)")]
+    UnknownFlow(String),
+    #[error("flow {0:?} is already open; stop it first with `tracer flow stop {0}`")]
+    FlowAlreadyOpen(String),
+    #[error(
+        "flow {0:?} already exists; choose another name or remove it with `tracer flow delete {0}`"
+    )]
+    FlowExists(String),
+    #[error("no flow is open")]
+    NoOpenFlow,
+    #[error("several flows are open ({0}); name the one to stop")]
+    SeveralOpenFlows(String),
+    #[error("flow name {0:?} is not valid: use lowercase letters, digits, '.', '_' and '-', starting with a letter or digit")]
+    BadFlowName(String),
+    #[error("database URL {0:?} is not supported: use sqlite://PATH or postgres://...")]
+    UnsupportedUrl(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        StoreError::Database(e.to_string())
+    }
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Which exchanges `list` (and the admin API) asks for.
+#[derive(Debug, Clone, Default)]
+pub struct ExchangeFilter {
+    /// Only those whose request head arrived in this window (inclusive).
+    pub from: Option<Micros>,
+    pub to: Option<Micros>,
+    pub method: Option<String>,
+    pub status: Option<u16>,
+    pub service: Option<String>,
+    /// The newest `limit` (still returned oldest first).
+    pub limit: Option<i64>,
+    /// Include exchanges marked by ignore rules.
+    pub include_ignored: bool,
+}
+
+impl ExchangeFilter {
+    /// The exchanges of a flow, in event order.
+    pub fn for_flow(flow: &Flow) -> Self {
+        ExchangeFilter {
+            from: Some(flow.started_at),
+            to: flow.stopped_at,
+            ..Default::default()
+        }
+    }
+}
+
+/// Captured exchanges the writer could not queue: counted, never silent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Loss {
+    pub at: Micros,
+    pub count: i64,
+}
+
+/// One user's token as keystone issued it (kept for caller attribution).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenOwner {
+    /// SHA-256 hex of the token: the token itself is a credential.
+    pub token_sha256: String,
+    pub user_name: String,
+    pub user_id: Option<String>,
+    pub project_id: Option<String>,
+    pub expires_at: Option<Micros>,
+}
+
+#[async_trait::async_trait]
+pub trait Store: Send + Sync {
+    /// Stores a batch in one transaction; assigns nothing back (ids are the database's).
+    async fn insert_exchanges(&self, batch: &[Exchange]) -> Result<()>;
+    async fn record_loss(&self, loss: Loss) -> Result<()>;
+
+    /// Oldest first, in event order (request_seq).
+    async fn list_exchanges(&self, filter: &ExchangeFilter) -> Result<Vec<Exchange>>;
+    /// By row id, uuid or request id.
+    async fn get_exchange(&self, key: &str) -> Result<Option<Exchange>>;
+
+    async fn start_flow(&self, name: &str, title: Option<&str>, at: Micros) -> Result<Flow>;
+    /// Closes the named flow, or the only open one.
+    async fn stop_flow(&self, name: Option<&str>, at: Micros) -> Result<Flow>;
+    async fn set_flow_command(&self, name: &str, command: &RecordedCommand) -> Result<()>;
+    async fn delete_flow(&self, name: &str) -> Result<()>;
+    async fn get_flow(&self, name: &str) -> Result<Flow>;
+    async fn list_flows(&self) -> Result<Vec<FlowSummary>>;
+
+    async fn put_token(&self, token: &TokenOwner) -> Result<()>;
+    /// Tokens not expired at `now`.
+    async fn live_tokens(&self, now: Micros) -> Result<Vec<TokenOwner>>;
+}
+
+pub type SharedStore = Arc<dyn Store>;
+
+/// Opens (and migrates) the database a URL names.
+pub async fn open(url: &str) -> Result<SharedStore> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(sqlite::SqliteStore::open(url).await?))
+    } else {
+        Err(StoreError::UnsupportedUrl(url.to_string()))
+    }
+}

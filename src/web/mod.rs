@@ -1,0 +1,1 @@
+//! The admin listener: JSON API and browsable UI.
