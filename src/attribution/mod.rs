@@ -3,6 +3,7 @@
 //! Order of evidence: the request's own `X-Requestshook-Request-From`, then
 //! the rest (filled in by the attribution work: rules, peer process, token
 //! owners, token validation, User-Agent); `unknown` when nothing tells.
+//! (Skeleton: the interface the proxy calls is fixed here.)
 
 use crate::model::{header_str, CallerSource, Exchange, HeaderField, REQUEST_FROM_HEADER};
 use std::net::SocketAddr;
@@ -14,11 +15,12 @@ pub struct RequestView<'a> {
     pub local: SocketAddr,
     pub method: &'a str,
     pub target: &'a str,
+    /// The headers as the client sent them (before stamping).
     pub headers: &'a [HeaderField],
 }
 
 /// Per-connection facts worth computing once (e.g. the peer's process).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct ConnectionCaller {
     pub process: Option<String>,
 }
@@ -29,6 +31,21 @@ pub struct Decision {
     pub source: CallerSource,
 }
 
+/// What ignore rules say about a finished exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    Store,
+    /// Store, marked ignored (left out of flows, lists and exports unless --all).
+    StoreIgnored,
+    /// Do not store at all (`drop = true`).
+    Drop,
+}
+
+/// Held by the proxy while an exchange is in flight; dropping it ends it.
+pub struct InFlight {
+    _private: (),
+}
+
 #[derive(Default)]
 pub struct Attributor {}
 
@@ -37,7 +54,7 @@ impl Attributor {
         Self {}
     }
 
-    /// Called once per accepted connection.
+    /// Called once per accepted connection, on a blocking thread (it may read /proc).
     pub fn connection(
         &self,
         _service: &str,
@@ -47,7 +64,20 @@ impl Attributor {
         ConnectionCaller::default()
     }
 
-    pub fn decide(&self, _conn: &ConnectionCaller, req: &RequestView<'_>) -> Decision {
+    /// If the caller can be told from the request body, how many bytes of it the
+    /// proxy should read before forwarding (only asked for bodies with a known,
+    /// small Content-Length and no `Expect: 100-continue`).
+    pub fn wants_body(&self, _req: &RequestView<'_>) -> Option<usize> {
+        None
+    }
+
+    /// Decides the caller of a request whose head (and maybe body) has arrived.
+    pub fn decide(
+        &self,
+        _conn: &ConnectionCaller,
+        req: &RequestView<'_>,
+        _body: Option<&[u8]>,
+    ) -> Decision {
         if let Some(from) = header_str(req.headers, REQUEST_FROM_HEADER).filter(|s| !s.is_empty()) {
             return Decision {
                 caller: from,
@@ -60,6 +90,16 @@ impl Attributor {
         }
     }
 
+    /// Marks a request as in flight to `service` (for token-validation attribution).
+    pub fn in_flight(&self, _service: &str, _headers: &[HeaderField]) -> InFlight {
+        InFlight { _private: () }
+    }
+
     /// Learns from a finished exchange (token owners and the like).
     pub fn learn(&self, _exchange: &Exchange) {}
+
+    /// What the ignore rules say about a finished exchange.
+    pub fn keep(&self, _exchange: &Exchange) -> Keep {
+        Keep::Store
+    }
 }
