@@ -227,8 +227,12 @@ fn edge_flow() -> (Flow, Vec<Exchange>) {
         BodyRecord::default(),
     );
 
+    // Participant names mermaid would misread, kept as single actors.
+    let mut odd = base(5, "GET", "/");
+    odd.caller = "10.0.0.5:4242".into();
+    odd.service = "nova-xvpvnc end".into();
     let html = answered(
-        base(5, "GET", "/"),
+        odd,
         200,
         "OK",
         hf(&[("Content-Type", "text/html")]),

@@ -70,10 +70,8 @@ pub fn participant(name: &str) -> String {
     let cleaned: String = name
         .chars()
         .map(|c| {
-            if c.is_alphanumeric() || matches!(c, '_' | '.' | '@') {
+            if c.is_alphanumeric() || matches!(c, '_' | '.' | '@' | '-') {
                 c
-            } else if c == '-' {
-                '-'
             } else {
                 '_'
             }

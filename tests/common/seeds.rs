@@ -205,9 +205,11 @@ pub fn payload(lines: &[String], headers: &[HeaderField]) -> BodyRecord {
     }
 }
 
-/// Removes the whitespace between JSON tokens, leaving strings alone: the
-/// compact form a service would send (independent of serde_json, so the
-/// pretty-printer under test has to rebuild the seed's layout by itself).
+/// The JSON as Python's `json.dumps` sends it by default (`", "` and
+/// `": "` between tokens, nothing else), which is what the services of the
+/// seeds sent: its length is the seed's Content-Length. Written without
+/// serde_json, so the pretty-printer under test has to rebuild the seed's
+/// layout by itself.
 pub fn minify_json(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut in_string = false;
@@ -225,11 +227,25 @@ pub fn minify_json(text: &str) -> String {
         } else if c == '"' {
             in_string = true;
             out.push(c);
+        } else if c == ',' || c == ':' {
+            out.push(c);
+            out.push(' ');
         } else if !c.is_whitespace() {
             out.push(c);
         }
     }
     out
+}
+
+/// The whole payload as it crossed the wire, for a stand-in upstream or
+/// client: the kept bytes, a cut binary body padded with zeros to its
+/// Content-Length.
+pub fn wire_body(section: &Section) -> Vec<u8> {
+    let headers = header_fields(&section.header_lines);
+    let record = payload(&section.body_lines, &headers);
+    let mut bytes = record.kept;
+    bytes.resize(record.size as usize, 0);
+    bytes
 }
 
 /// The bytes of a Python bytes literal body (`'QFI\xfb...'`, quotes included).
