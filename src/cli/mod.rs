@@ -188,4 +188,10 @@ pub struct SiteArgs {
     /// Shorten tokens and passwords to their first 16 characters
     #[arg(long)]
     pub redact: bool,
+    /// Include exchanges marked by [[ignore]] rules
+    #[arg(long)]
+    pub all: bool,
+    /// The site's name (mkdocs site_name) [default: tracer flows]
+    #[arg(long, value_name = "TEXT")]
+    pub site_name: Option<String>,
 }

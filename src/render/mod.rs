@@ -1,1 +1,53 @@
 //! Render: pure functions from stored exchanges to text (pages, diagram, log, HAR).
+//!
+//! Nothing here touches the disk or the network: [`crate::export`] fetches
+//! the exchanges and writes what these functions return. Every page numbers
+//! the flow's events the same way ([`events`]), so `(N)` in a section title,
+//! the N-th arrow of the diagram and the N-th entry of the log are the same
+//! moment on the wire.
+
+pub mod body;
+pub mod diagram;
+pub mod events;
+pub mod har;
+pub mod index;
+pub mod log;
+pub mod placeholders;
+pub mod redact;
+pub mod sections;
+pub mod site;
+mod text;
+
+use crate::model::{Exchange, Flow};
+
+/// What the user asked for that changes how pages are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RenderOptions {
+    /// Shorten tokens and passwords to their first 16 characters plus `...`.
+    pub redact: bool,
+    /// `flow.har` is written beside the pages, so index.md may link to it.
+    pub har_link: bool,
+}
+
+/// The four mkdocs files of one flow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowPages {
+    pub body_md: String,
+    pub diagram_md: String,
+    pub index_md: String,
+    pub log_md: String,
+}
+
+/// Renders every mkdocs page of a flow.
+pub fn flow_pages(flow: &Flow, exchanges: &[Exchange], opts: &RenderOptions) -> FlowPages {
+    // The sections and the diagram go into two files each: rendered once.
+    let body = sections::sections(exchanges, opts);
+    let (lines, names) = diagram::diagram(exchanges);
+    let index_md = index::index_md_from(flow, exchanges, opts, &lines, &names, &body);
+    FlowPages {
+        body_md: sections::scrub(body, exchanges, opts),
+        diagram_md: diagram::lines_md(&lines),
+        index_md,
+        log_md: log::log_md(exchanges, opts),
+    }
+}

@@ -2,6 +2,9 @@
 //! real SQLite file, raw-socket stand-in upstreams, a raw-socket client.
 #![allow(dead_code)]
 
+pub mod memstore;
+pub mod seeds;
+
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener as StdListener};
 use std::process::{Child, Command, ExitStatus, Stdio};

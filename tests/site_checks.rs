@@ -1,0 +1,410 @@
+//! The checks that need outside tools: `mkdocs build --strict` on an
+//! exported site, headless Chromium finding the rendered mermaid SVG with
+//! no network, and an independent HAR reader.
+//!
+//! Tools: `scripts/setup-python.sh` (the .venv with pinned mkdocs,
+//! mkdocs-material, haralyzer) and `scripts/setup-browser.sh` (Debian's
+//! chromium). Without them these tests say SKIPPED loudly and pass, except
+//! under `CI=true`, where a missing tool is a failure.
+//!
+//! `TRACER_KEEP_SITE=DIR` keeps the generated sites in DIR for a look.
+
+mod common;
+
+use common::memstore::MemStore;
+use common::seeds;
+use flate2::write::GzEncoder;
+use flate2::Compression;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use tracer::cli::{ExportArgs, ExportFormat, SiteArgs};
+use tracer::export::{export_flow, write_site};
+use tracer::model::{BodyRecord, CallerSource, Exchange, Flow, HeaderField, RecordedCommand};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn venv() -> PathBuf {
+    std::env::var_os("TRACER_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join(".venv"))
+}
+
+/// `Some(path)` when the tool is there; otherwise skips (or fails in CI).
+fn tool(path: PathBuf, how: &str) -> Option<PathBuf> {
+    if path.exists() {
+        return Some(path);
+    }
+    let msg = format!("{} is missing: run {how}", path.display());
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{msg} (CI=true: a missing tool fails the test)");
+    }
+    // Straight to stderr: libtest hides eprintln! output of passing tests.
+    let _ = writeln!(std::io::stderr(), "\n*** SKIPPED: {msg} ***\n");
+    None
+}
+
+fn chromium() -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join("chromium"))
+            .find(|p| p.exists())
+    });
+    tool(
+        found.unwrap_or_else(|| PathBuf::from("/usr/bin/chromium")),
+        "scripts/setup-browser.sh",
+    )
+}
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{cmd:?} failed:\n{text}");
+    text
+}
+
+fn workdir(name: &str) -> (Option<tempfile::TempDir>, PathBuf) {
+    match std::env::var_os("TRACER_KEEP_SITE") {
+        Some(dir) => {
+            let p = PathBuf::from(dir).join(name);
+            let _ = std::fs::remove_dir_all(&p);
+            std::fs::create_dir_all(&p).unwrap();
+            (None, p)
+        }
+        None => {
+            let t = tempfile::tempdir().unwrap();
+            let p = t.path().to_path_buf();
+            (Some(t), p)
+        }
+    }
+}
+
+fn shift(mut flow: Flow, xs: Vec<Exchange>, by: i64) -> (Flow, Vec<Exchange>) {
+    flow.started_at += by;
+    flow.stopped_at = flow.stopped_at.map(|t| t + by);
+    let xs = xs
+        .into_iter()
+        .map(|mut x| {
+            x.started_at += by;
+            x.finished_at += by;
+            x.response_at = x.response_at.map(|t| t + by);
+            x
+        })
+        .collect();
+    (flow, xs)
+}
+
+fn seed_flow(seed: &str, name: &str, title: &str, argv: &[&str]) -> (Flow, Vec<Exchange>) {
+    let xs = seeds::exchanges(&seeds::parse(&seeds::read_seed(seed)));
+    let flow = Flow {
+        name: name.into(),
+        title: Some(title.into()),
+        started_at: xs[0].started_at - 1,
+        stopped_at: Some(xs.iter().map(|x| x.finished_at).max().unwrap() + 1),
+        command: Some(RecordedCommand {
+            argv: argv.iter().map(|s| s.to_string()).collect(),
+            stdout: b"+------------------+--------------------------------------+\n| Field            | Value                                |\n+------------------+--------------------------------------+\n| id               | a42bfade-78ec-4c95-b7b4-272ba265072c |\n+------------------+--------------------------------------+\n".to_vec(),
+            stderr: Vec::new(),
+            exit_status: Some(0),
+        }),
+    };
+    (flow, xs)
+}
+
+fn record(bytes: &[u8]) -> BodyRecord {
+    BodyRecord {
+        kept: bytes.to_vec(),
+        size: bytes.len() as u64,
+        sha256: String::new(),
+    }
+}
+
+fn hf(pairs: &[(&str, &str)]) -> Vec<HeaderField> {
+    pairs
+        .iter()
+        .map(|(n, v)| HeaderField::new(*n, *v))
+        .collect()
+}
+
+/// A flow of the awkward cases: no response, a 502 from the proxy, gzip,
+/// binary, a body quoting Markdown fences, a query string.
+fn edge_flow() -> (Flow, Vec<Exchange>) {
+    let t0 = 1_800_000_000_000_000;
+    let base = |n: i64, method: &str, target: &str| Exchange {
+        id: n,
+        uuid: format!("{n:032x}"),
+        request_id: format!("{n:032x}"),
+        service: "nova".into(),
+        caller: "openstack".into(),
+        caller_source: CallerSource::Header,
+        client_addr: "127.0.0.1:40000".into(),
+        upstream_url: format!("http://127.0.0.1:8774{target}"),
+        method: method.into(),
+        target: target.into(),
+        request_version: "HTTP/1.1".into(),
+        request_headers: hf(&[("Host", "127.0.0.1:18774"), ("Accept", "application/json")]),
+        request_body: BodyRecord::default(),
+        status: None,
+        reason: None,
+        response_version: None,
+        response_headers: Vec::new(),
+        response_body: BodyRecord::default(),
+        request_seq: t0 + n * 10,
+        response_seq: None,
+        started_at: t0 + n * 10,
+        response_at: None,
+        finished_at: t0 + n * 10 + 5,
+        error: None,
+        ignored: false,
+    };
+    let answered = |mut x: Exchange,
+                    status: u16,
+                    reason: &str,
+                    headers: Vec<HeaderField>,
+                    body: BodyRecord| {
+        x.status = Some(status);
+        x.reason = Some(reason.into());
+        x.response_version = Some("HTTP/1.1".into());
+        x.response_headers = headers;
+        x.response_body = body;
+        x.response_seq = Some(x.request_seq + 3);
+        x.response_at = Some(x.started_at + 3);
+        x
+    };
+
+    let mut refused = base(1, "GET", "/v2.1/servers/detail?all_tenants=True&limit=2");
+    refused.error = Some("upstream unreachable: connection refused".into());
+
+    let mut gw = base(2, "GET", "/v2.1/flavors");
+    gw.error = Some("upstream timed out after 60s".into());
+    let gw = answered(
+        gw,
+        502,
+        "Bad Gateway",
+        hf(&[("Content-Type", "text/plain"), ("Content-Length", "29")]),
+        record(b"tracer: upstream timed out\n"),
+    );
+
+    let mut gz = GzEncoder::new(Vec::new(), Compression::default());
+    gz.write_all(br#"{"servers":[{"id":"0b8f3a0e-1111-2222-3333-444455556666","name":"vm-1"}]}"#)
+        .unwrap();
+    let gz = gz.finish().unwrap();
+    let zipped = answered(
+        base(3, "GET", "/v2.1/servers"),
+        200,
+        "OK",
+        hf(&[
+            ("Content-Type", "application/json"),
+            ("Content-Encoding", "gzip"),
+        ]),
+        record(&gz),
+    );
+
+    let mut upload = base(
+        4,
+        "PUT",
+        "/v2/images/0b8f3a0e-1111-2222-3333-444455556666/file",
+    );
+    upload
+        .request_headers
+        .push(HeaderField::new("Content-Type", "application/octet-stream"));
+    upload.request_body = BodyRecord {
+        kept: b"QFI\xfb\x00\x00\x00\x03'\"\\\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x10\x00\x00\x00\x00\x07\x00\x00\x00\x00".to_vec(),
+        size: 21233664,
+        sha256: String::new(),
+    };
+    let upload = answered(
+        upload,
+        204,
+        "No Content",
+        hf(&[("Content-Length", "0")]),
+        BodyRecord::default(),
+    );
+
+    // Participant names mermaid would misread, kept as single actors.
+    let mut odd = base(5, "GET", "/");
+    odd.caller = "10.0.0.5:4242".into();
+    odd.service = "nova-xvpvnc end".into();
+    let html = answered(
+        odd,
+        200,
+        "OK",
+        hf(&[("Content-Type", "text/html")]),
+        record(
+            b"<html><body>\n```\n[link](missing.md) <a href=\"x.md\">x</a>\n```\n</body></html>\n",
+        ),
+    );
+
+    let xs = vec![refused, gw, zipped, upload, html];
+    let flow = Flow {
+        name: "edge-cases".into(),
+        title: Some("Edge cases".into()),
+        started_at: t0,
+        stopped_at: Some(t0 + 1000),
+        command: Some(RecordedCommand {
+            argv: vec!["openstack".into(), "server".into(), "list".into()],
+            stdout: Vec::new(),
+            stderr: b"Unable to establish connection\n".to_vec(),
+            exit_status: Some(1),
+        }),
+    };
+    (flow, xs)
+}
+
+fn store() -> MemStore {
+    let store = MemStore::default();
+    let (f, xs) = seed_flow(
+        seeds::IMAGE_CREATE,
+        "image-create",
+        "Image create",
+        &[
+            "openstack",
+            "image",
+            "create",
+            "--disk-format",
+            "qcow2",
+            "--file",
+            "cirros-0.6.1-x86_64-disk.img",
+            "--public",
+            "cirros-0.6.1-x86_64-disk",
+        ],
+    );
+    store.add_flow(f, xs);
+    let (f, xs) = seed_flow(
+        seeds::IMAGE_SHOW,
+        "image-show",
+        "Image show",
+        &["openstack", "image", "show", "cirros-0.6.1-x86_64-disk"],
+    );
+    let (f, xs) = shift(f, xs, 10_000_000_000);
+    store.add_flow(f, xs);
+    let (f, xs) = edge_flow();
+    store.add_flow(f, xs);
+    store
+}
+
+async fn site(dir: &Path, offline: bool) {
+    let args = SiteArgs {
+        out: dir.to_path_buf(),
+        flows: vec![],
+        offline,
+        redact: false,
+        all: false,
+        site_name: None,
+    };
+    write_site(&store(), &args).await.unwrap();
+}
+
+fn mkdocs_build(dir: &Path, mkdocs: &Path) {
+    let out = run(Command::new(mkdocs)
+        .env("NO_MKDOCS_2_WARNING", "1")
+        .args(["build", "--strict", "--config-file"])
+        .arg(dir.join("mkdocs.yml"))
+        .arg("--site-dir")
+        .arg(dir.join("site")));
+    eprintln!("mkdocs build --strict:\n{out}");
+    assert!(!out.contains("WARNING -"), "{out}");
+}
+
+#[tokio::test]
+async fn site_builds_strict_and_mermaid_renders_offline() {
+    let Some(mkdocs) = tool(venv().join("bin/mkdocs"), "scripts/setup-python.sh") else {
+        return;
+    };
+    let python = venv().join("bin/python");
+    let Some(chromium) = chromium() else {
+        return;
+    };
+    let (_keep, dir) = workdir("offline");
+    site(&dir, true).await;
+    mkdocs_build(&dir, &mkdocs);
+    for page in [
+        "index.html",
+        "image-create/index.html",
+        "image-create/log.html",
+        "edge-cases/index.html",
+    ] {
+        assert!(dir.join("site").join(page).exists(), "{page} built");
+    }
+
+    let script = root().join("tests/browser/mermaid_offline.py");
+    let check = |page: &str, extra: &[&str]| {
+        let mut cmd = Command::new(&python);
+        cmd.arg(&script)
+            .arg(dir.join("site").join(page))
+            .arg("--chromium")
+            .arg(&chromium)
+            .args(extra);
+        run(&mut cmd)
+    };
+    let out = check(
+        "image-create/index.html",
+        &[
+            "--contains",
+            "POST /v2/images",
+            "--contains",
+            "PUT /v2/images/{image_id}/file",
+            "--contains",
+            "204 No Content /v1/{account}/glance",
+            // autonumber: the 22nd arrow carries its number.
+            "--contains",
+            ">22<",
+        ],
+    );
+    eprintln!("offline page: {out}");
+    let out = check(
+        "edge-cases/index.html",
+        &["--contains", "GET /v2.1/servers/detail"],
+    );
+    eprintln!("edge cases: {out}");
+
+    // The same page of a site without --offline stays a code block when
+    // there is no network: the check above is not passing by accident.
+    let (_keep2, online) = workdir("online");
+    site(&online, false).await;
+    mkdocs_build(&online, &mkdocs);
+    let mut cmd = Command::new(&python);
+    cmd.arg(&script)
+        .arg(online.join("site/image-create/index.html"))
+        .arg("--chromium")
+        .arg(&chromium)
+        .args(["--expect", "not-rendered"]);
+    let out = run(&mut cmd);
+    eprintln!("online-only page, no network: {out}");
+    assert!(out.contains("unpkg.com/mermaid"), "{out}");
+}
+
+#[tokio::test]
+async fn har_is_read_by_an_independent_reader() {
+    let Some(python) = tool(venv().join("bin/python"), "scripts/setup-python.sh") else {
+        return;
+    };
+    let (_keep, dir) = workdir("har");
+    let store = store();
+    let script = root().join("tests/python/check_har.py");
+    for (flow, entries, failed, base64) in [
+        ("image-create", "11", "0", "2"),
+        ("edge-cases", "5", "1", "1"),
+    ] {
+        let out = dir.join(flow);
+        let args = ExportArgs {
+            flow: flow.into(),
+            out: out.clone(),
+            format: ExportFormat::Har,
+            redact: false,
+            all: false,
+        };
+        export_flow(&store, &args).await.unwrap();
+        let report = run(Command::new(&python)
+            .arg(&script)
+            .arg(out.join("flow.har"))
+            .args(["--entries", entries, "--failed", failed, "--base64", base64]));
+        eprintln!("{report}");
+    }
+}
