@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod memstore;
+pub mod replay;
 pub mod seeds;
 
 use std::collections::HashMap;
