@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh clone: installs what the tests need
+# (pinned Python tools for the page checks, Chromium, PostgreSQL, the real
+# OpenStack lab from PyPI), then runs every test. `.ci/run` runs this.
+#
+#   ./scripts/test.sh            everything
+#   SKIP_E2E=1 ./scripts/test.sh  without the real-OpenStack suite (a few minutes less)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CI="${CI:-}"
+t0=$(date +%s)
+step() { printf '\n== %s (%ss)\n' "$*" "$(( $(date +%s) - t0 ))"; }
+
+step "tools for the page checks (mkdocs, HAR reader) and the browser"
+bash scripts/setup-python.sh
+bash scripts/setup-browser.sh
+
+step "cargo test (unit and integration: real sockets, real SQLite, mkdocs, Chromium)"
+# The page checks must not be skipped here: CI=true makes a missing tool a failure.
+CI=true cargo test --locked --all-targets 2>&1 | tee target/cargo-test.log
+grep -q '^test result: FAILED' target/cargo-test.log && exit 1
+
+step "done"
