@@ -292,11 +292,14 @@ fn parse_http_date(s: &str) -> Option<Micros> {
         .map(|t| (t.assume_utc().unix_timestamp_nanos() / 1000) as Micros)
 }
 
+/// One request in flight: its id and the service it goes to.
+type Flight = (u64, Arc<str>);
+
 /// Tokens of the requests being forwarded right now, and to which service.
 #[derive(Default)]
 pub(crate) struct FlightBook {
     next: AtomicU64,
-    map: Mutex<HashMap<TokenKey, Vec<(u64, Arc<str>)>>>,
+    map: Mutex<HashMap<TokenKey, Vec<Flight>>>,
 }
 
 impl FlightBook {

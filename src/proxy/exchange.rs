@@ -1,0 +1,264 @@
+//! One exchange under construction: created when a request head arrives,
+//! filled in as the request and response pass, and finished in one place
+//! whatever happened (answered, refused, upstream failure, client gone,
+//! shutdown), so every exchange that got a response reaches the store.
+
+use super::head::{version_str, Framing, RequestHead, ResponseHead};
+use crate::capture::BodyCapture;
+use crate::model::{
+    header, CallerSource, Exchange, HeaderField, REQUEST_FROM_HEADER, REQUEST_ID_HEADER,
+};
+use crate::timefmt::now_micros;
+
+/// A fresh request id: UUIDv4 as 32 lowercase hex digits.
+pub fn new_request_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// The response side as it arrives.
+pub struct ResponseRecord {
+    pub head: Option<ResponseHead>,
+    pub stamps: Vec<HeaderField>,
+    pub framing: Framing,
+    pub seq: Option<i64>,
+    pub at: Option<i64>,
+    pub body: BodyCapture,
+    /// The head was written to the client: from here on only closing is possible.
+    pub forwarded: bool,
+    /// Any byte came back from the upstream for this request.
+    pub any_bytes: bool,
+}
+
+pub struct Record {
+    pub ex: Exchange,
+    pub req_body: BodyCapture,
+    pub resp: ResponseRecord,
+    /// A response the proxy made itself (status, reason, headers, body).
+    own_response: Option<(u16, String, Vec<HeaderField>, Vec<u8>)>,
+}
+
+impl Record {
+    pub fn new(
+        service: &str,
+        client_addr: String,
+        head: Option<&RequestHead>,
+        request_seq: i64,
+        max_body: u64,
+    ) -> Self {
+        let started_at = now_micros();
+        let (method, target, version) = match head {
+            Some(h) => (h.method.clone(), h.target.clone(), version_str(h.version)),
+            None => (String::new(), String::new(), String::new()),
+        };
+        Record {
+            ex: Exchange {
+                id: 0,
+                uuid: uuid::Uuid::new_v4().simple().to_string(),
+                request_id: String::new(),
+                service: service.to_string(),
+                caller: "unknown".to_string(),
+                caller_source: CallerSource::Unknown,
+                client_addr,
+                upstream_url: String::new(),
+                method,
+                target,
+                request_version: version,
+                request_headers: head.map(|h| h.headers.clone()).unwrap_or_default(),
+                request_body: Default::default(),
+                status: None,
+                reason: None,
+                response_version: None,
+                response_headers: Vec::new(),
+                response_body: Default::default(),
+                request_seq,
+                response_seq: None,
+                started_at,
+                response_at: None,
+                finished_at: started_at,
+                error: None,
+                ignored: false,
+            },
+            req_body: BodyCapture::new(max_body),
+            resp: ResponseRecord {
+                head: None,
+                stamps: Vec::new(),
+                framing: Framing::None,
+                seq: None,
+                at: None,
+                body: BodyCapture::new(max_body),
+                forwarded: false,
+                any_bytes: false,
+            },
+            own_response: None,
+        }
+    }
+
+    /// Sets the request id and caller, and returns the stamp lines to add to
+    /// the forwarded request (only those the client did not send itself).
+    pub fn stamp_request(&mut self, caller: String, source: CallerSource) -> Vec<HeaderField> {
+        let headers = &self.ex.request_headers;
+        let mut stamps = Vec::new();
+        self.ex.request_id = match header(headers, REQUEST_ID_HEADER) {
+            Some(id) => String::from_utf8_lossy(id).into_owned(),
+            None => {
+                let id = new_request_id();
+                stamps.push(HeaderField::new(REQUEST_ID_HEADER, id.clone()));
+                id
+            }
+        };
+        if header(headers, REQUEST_FROM_HEADER).is_none() {
+            stamps.push(HeaderField::new(REQUEST_FROM_HEADER, caller.clone()));
+        }
+        self.ex.caller = caller;
+        self.ex.caller_source = source;
+        self.ex.request_headers.extend(stamps.iter().cloned());
+        stamps
+    }
+
+    /// The stamp lines to add to a response that lacks them.
+    pub fn response_stamps(&self, response_headers: &[HeaderField]) -> Vec<HeaderField> {
+        response_stamps(response_headers, &self.ex.request_id, &self.ex.caller)
+    }
+
+    /// Builds the proxy's own short text response (400, 502, 504 …) and
+    /// records it as the response the client got.
+    pub fn own_response(&mut self, status: u16, reason: &str, message: &str, seq: i64) -> Vec<u8> {
+        if self.ex.request_id.is_empty() {
+            self.stamp_request(self.ex.caller.clone(), self.ex.caller_source);
+        }
+        let body = format!("tracer: {message}\n").into_bytes();
+        let mut headers = vec![
+            HeaderField::new("Content-Type", "text/plain; charset=utf-8"),
+            HeaderField::new("Content-Length", body.len().to_string()),
+            HeaderField::new("Connection", "close"),
+        ];
+        headers.extend(self.response_stamps(&headers));
+        let mut out = format!("HTTP/1.1 {status} {reason}\r\n").into_bytes();
+        push_lines(&mut out, &headers);
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(&body);
+        self.resp.seq = Some(seq);
+        self.resp.at = Some(now_micros());
+        self.own_response = Some((status, reason.to_string(), headers, body));
+        out
+    }
+
+    pub fn fail(&mut self, error: impl Into<String>) {
+        if self.ex.error.is_none() {
+            self.ex.error = Some(error.into());
+        }
+    }
+
+    /// The finished exchange, as it goes to the store.
+    pub fn finish(self) -> Exchange {
+        let mut ex = self.ex;
+        ex.request_body = self.req_body.finish();
+        ex.finished_at = now_micros();
+        ex.response_seq = self.resp.seq;
+        ex.response_at = self.resp.at;
+        if let Some((status, reason, headers, body)) = self.own_response {
+            ex.status = Some(status);
+            ex.reason = Some(reason);
+            ex.response_version = Some("HTTP/1.1".into());
+            ex.response_headers = headers;
+            let mut capture = BodyCapture::new(u64::MAX);
+            capture.feed(&body);
+            ex.response_body = capture.finish();
+        } else if let Some(head) = self.resp.head {
+            ex.status = Some(head.status);
+            ex.reason = Some(head.reason);
+            ex.response_version = Some(version_str(head.version));
+            ex.response_headers = head.headers;
+            ex.response_headers.extend(self.resp.stamps);
+            ex.response_body = self.resp.body.finish();
+        }
+        ex
+    }
+}
+
+/// The stamp lines a response lacks: the request's id and caller.
+pub fn response_stamps(
+    headers: &[HeaderField],
+    request_id: &str,
+    caller: &str,
+) -> Vec<HeaderField> {
+    let mut stamps = Vec::new();
+    if header(headers, REQUEST_ID_HEADER).is_none() {
+        stamps.push(HeaderField::new(REQUEST_ID_HEADER, request_id));
+    }
+    if header(headers, REQUEST_FROM_HEADER).is_none() {
+        stamps.push(HeaderField::new(REQUEST_FROM_HEADER, caller));
+    }
+    stamps
+}
+
+/// Appends `Name: value\r\n` lines.
+pub fn push_lines(out: &mut Vec<u8>, headers: &[HeaderField]) {
+    for h in headers {
+        out.extend_from_slice(h.name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(&h.value);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(headers: &[(&str, &str)]) -> RequestHead {
+        RequestHead {
+            method: "GET".into(),
+            target: "/".into(),
+            version: 1,
+            headers: headers
+                .iter()
+                .map(|(n, v)| HeaderField::new(*n, v.as_bytes()))
+                .collect(),
+            raw_header_lines: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn stamps_are_added_only_when_missing() {
+        let mut r = Record::new("keystone", "c".into(), Some(&head(&[("Host", "h")])), 1, 10);
+        let stamps = r.stamp_request("openstack".into(), CallerSource::UserAgent);
+        assert_eq!(stamps.len(), 2);
+        assert_eq!(stamps[0].name, REQUEST_ID_HEADER);
+        let id = stamps[0].value_str();
+        assert_eq!(id.len(), 32);
+        assert!(id
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert_eq!(r.ex.request_headers.len(), 3);
+
+        let mut r = Record::new(
+            "keystone",
+            "c".into(),
+            Some(&head(&[
+                ("x-requestshook-request-id", "abc"),
+                ("X-Requestshook-Request-From", "nova-api"),
+            ])),
+            1,
+            10,
+        );
+        assert!(r
+            .stamp_request("nova-api".into(), CallerSource::Header)
+            .is_empty());
+        assert_eq!(r.ex.request_id, "abc");
+    }
+
+    #[test]
+    fn own_response_is_recorded_as_sent() {
+        let mut r = Record::new("glance-api", "c".into(), Some(&head(&[])), 1, 10);
+        r.stamp_request("openstack".into(), CallerSource::Unknown);
+        let wire = r.own_response(502, "Bad Gateway", "upstream refused", 2);
+        let text = String::from_utf8(wire).unwrap();
+        assert!(text.starts_with("HTTP/1.1 502 Bad Gateway\r\n"));
+        assert!(text.ends_with("\r\n\r\ntracer: upstream refused\n"));
+        let ex = r.finish();
+        assert_eq!((ex.status, ex.response_seq), (Some(502), Some(2)));
+        assert_eq!(ex.response_headers.len(), 5);
+        assert_eq!(ex.response_body.kept, b"tracer: upstream refused\n");
+    }
+}

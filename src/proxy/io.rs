@@ -1,0 +1,157 @@
+//! Byte plumbing shared by both sides of the proxy: a read buffer that can be
+//! searched for a head and consumed piecewise, an output buffer that coalesces
+//! small writes, and the stream type of an accepted or upstream connection.
+
+use bytes::BytesMut;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
+
+/// Reads are done in pieces this large; also the point where output is flushed.
+pub const IO_CHUNK: usize = 64 * 1024;
+
+/// A plain or TLS stream, on either side.
+pub enum Stream {
+    Plain(TcpStream),
+    TlsServer(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+    TlsClient(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::TlsServer(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::TlsClient(s) => Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::TlsServer(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::TlsClient(s) => Pin::new(s).poll_write(cx, buf),
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::TlsServer(s) => Pin::new(s).poll_flush(cx),
+            Stream::TlsClient(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::TlsServer(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::TlsClient(s) => Pin::new(s).poll_shutdown(cx),
+        }
+    }
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Stream::TlsServer(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Stream::TlsClient(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+        }
+    }
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Stream::Plain(s) => s.is_write_vectored(),
+            Stream::TlsServer(s) => s.is_write_vectored(),
+            Stream::TlsClient(s) => s.is_write_vectored(),
+        }
+    }
+}
+
+/// The read side of a connection with its buffer: heads are parsed out of
+/// `buf`, body bytes are taken from it before more is read.
+pub struct Reader<R> {
+    inner: R,
+    pub buf: BytesMut,
+}
+
+impl<R: AsyncRead + Unpin> Reader<R> {
+    pub fn new(inner: R) -> Self {
+        Self {
+            inner,
+            buf: BytesMut::with_capacity(IO_CHUNK),
+        }
+    }
+
+    /// Reads more bytes into the buffer; Ok(0) at end of stream.
+    pub async fn read_more(&mut self) -> io::Result<usize> {
+        if self.buf.capacity() - self.buf.len() < IO_CHUNK / 4 {
+            self.buf.reserve(IO_CHUNK);
+        }
+        self.inner.read_buf(&mut self.buf).await
+    }
+
+    /// True if the peer has closed (or sent something unasked for) while idle:
+    /// checked without waiting, before a kept-alive connection is reused.
+    pub async fn is_stale(&mut self) -> bool {
+        if !self.buf.is_empty() {
+            return true;
+        }
+        match tokio::time::timeout(std::time::Duration::ZERO, self.read_more()).await {
+            Err(_elapsed) => false,
+            Ok(_) => true,
+        }
+    }
+}
+
+/// Output waiting to be written: small pieces (a head, a short body) leave in
+/// one write; a flush happens before any wait for input, so nothing waits on
+/// bytes we are holding back.
+pub struct Writer<W> {
+    inner: W,
+    pending: Vec<u8>,
+}
+
+impl<W: AsyncWrite + Unpin> Writer<W> {
+    pub fn new(inner: W) -> Self {
+        Self {
+            inner,
+            pending: Vec::with_capacity(8 * 1024),
+        }
+    }
+
+    pub async fn put(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if self.pending.len() + bytes.len() > IO_CHUNK {
+            self.flush().await?;
+            if bytes.len() >= IO_CHUNK {
+                return self.inner.write_all(bytes).await;
+            }
+        }
+        self.pending.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    pub async fn flush(&mut self) -> io::Result<()> {
+        if !self.pending.is_empty() {
+            self.inner.write_all(&self.pending).await?;
+            self.pending.clear();
+        }
+        self.inner.flush().await
+    }
+
+    pub async fn shutdown(&mut self) {
+        let _ = self.flush().await;
+        let _ = self.inner.shutdown().await;
+    }
+}
