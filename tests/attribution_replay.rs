@@ -220,6 +220,25 @@ fn image_create_callers_from_headers_bodies_and_tokens() {
 }
 
 #[test]
+fn image_create_with_the_sample_config_and_example_rules() {
+    // The shipped service names and the example rules change nothing here,
+    // and no ignore rule hides any of the 22 events.
+    let text = format!(
+        "{}\n{}",
+        include_str!("../config/tracer.toml"),
+        include_str!("../config/tracer.example-rules.toml")
+    );
+    let config = Config::parse(&text).unwrap();
+    config.validate().unwrap();
+    let a = Attributor::new(&config);
+    let (right, _) = report(
+        "seed 004 image create, sample config + example rules:",
+        &replay(&a, true),
+    );
+    assert_eq!(right, IMAGE_CREATE.len());
+}
+
+#[test]
 fn image_create_without_request_bodies() {
     // A proxy that never reads request bodies first loses only what the
     // body alone tells: glance's swift-store login (UA "uwsgi keystoneauth1").

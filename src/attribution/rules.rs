@@ -194,6 +194,10 @@ impl UaDefaults {
                 "openstack",
             ),
             (r"^python-troveclient", "openstack"),
+            // keystonemiddleware prefixes the project its oslo.config names
+            // (glance/33.0.0 keystonemiddleware...); swift's paste pipeline
+            // has no oslo.config project, so its UA starts bare.
+            (r"^keystonemiddleware\.auth_token/", "swift-proxy-server"),
             (r"^go-troveclient", "trove-client"),
         ];
         Self {
@@ -547,6 +551,10 @@ cmdline = "heat\\.wsgi\\.api"
             ("openstack keystoneauth1/5.0.0 python-requests/2.28.1 CPython/3.8.10", Some("openstack")),
             ("glance/25.0.1.dev4 keystonemiddleware.auth_token/10.1.0 keystoneauth1/5.0.0 python-requests/2.28.1 CPython/3.8.10", Some("glance-api")),
             ("swift/2.38.3 keystonemiddleware.auth_token/10.1.0 keystoneauth1/5.0.0", Some("swift-proxy-server")),
+            // What swift's authtoken really sends (lab capture).
+            ("keystonemiddleware.auth_token/13.0.1 keystoneauth1/5.18.1 python-requests/2.34.2 CPython/3.11.7", Some("swift-proxy-server")),
+            ("trove/26.0.0 keystonemiddleware.auth_token/13.0.1 keystoneauth1/5.18.1 python-requests/2.34.2 CPython/3.11.7", Some("trove-api")),
+            ("openstacksdk/4.22.0 keystoneauth1/5.18.1 python-requests/2.34.2 CPython/3.11.7", Some("openstack")),
             ("heat/22.0.0 keystonemiddleware.auth_token/10.1.0 keystoneauth1/5.0.0", Some("heat-api")),
             ("nova-compute keystoneauth1/5.0.0 python-requests/2.28.1 CPython/3.8.10", Some("nova-compute")),
             ("trove-api keystoneauth1/5.0.0 python-requests/2.28.1", Some("trove-api")),

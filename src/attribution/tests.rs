@@ -625,3 +625,48 @@ fn peer_process_can_be_turned_off() {
     let conn = a.connection("keystone", peer, local);
     assert!(conn.pid.is_none() && conn.process.is_none());
 }
+
+#[test]
+fn the_example_rules_are_valid_with_the_sample_config() {
+    let text = format!(
+        "{}\n{}",
+        include_str!("../../config/tracer.toml"),
+        include_str!("../../config/tracer.example-rules.toml")
+    );
+    let config = Config::parse(&text).unwrap();
+    config.validate().unwrap();
+    let a = Attributor::new(&config);
+    assert_eq!(a.rules().service_user("heat"), Some("heat-api"));
+    assert_eq!(
+        a.rules()
+            .process_caller(&[
+                "uwsgi".into(),
+                "--module".into(),
+                "heat.wsgi.api:application".into()
+            ])
+            .as_deref(),
+        Some("heat-api")
+    );
+    let hs = h(&[("User-Agent", "go-troveclient/0.3")]);
+    assert_eq!(
+        decide(
+            &a,
+            &NO_PROCESS,
+            &view("trove-api", "GET", "/v1.0/p/instances", &hs),
+            None
+        ),
+        ("trove-client".into(), CallerSource::Rule)
+    );
+    let mut ex = token_response("nova", ADMIN);
+    (ex.caller, ex.service, ex.method) =
+        ("nova-compute".into(), "placement-api".into(), "GET".into());
+    ex.target = "/resource_providers/a42bfade-78ec-4c95-b7b4-272ba265072c/allocations".into();
+    ex.upstream_url = format!("http://127.0.0.1:80/placement{}", ex.target);
+    assert_eq!(a.keep(&ex), Keep::StoreIgnored);
+    (ex.caller, ex.service, ex.target) = (
+        "x".into(),
+        "swift-proxy-server".into(),
+        "/healthcheck".into(),
+    );
+    assert_eq!(a.keep(&ex), Keep::Drop);
+}
