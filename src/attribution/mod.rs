@@ -261,15 +261,15 @@ impl Attributor {
             let user = body.and_then(tokens::auth_subject).and_then(|s| match s {
                 tokens::AuthSubject::UserName(n) => Some(Arc::<str>::from(n)),
                 tokens::AuthSubject::UserId(id) => self.tokens.user_name(&id),
-                tokens::AuthSubject::Token(k) => self.tokens.owner(&k, now).map(|o| o.user),
+                tokens::AuthSubject::Token(k) => self.tokens.owner(&k, now),
             });
             if let Some(user) = user {
                 return self.by_user(&user, ua_default());
             }
         }
         if let Some(key) = auth_key {
-            if let Some(owner) = self.tokens.owner(&key, now) {
-                if let Some(s) = self.rules.service_user(&owner.user) {
+            if let Some(user) = self.tokens.owner(&key, now) {
+                if let Some(s) = self.rules.service_user(&user) {
                     return Decision::new(s, CallerSource::Token);
                 }
                 // A user's token that is in flight to another service right
@@ -277,7 +277,7 @@ impl Attributor {
                 if let Some(s) = self.flights.services(&key, req.service).last() {
                     return Decision::new(&**s, CallerSource::Token);
                 }
-                return self.by_user(&owner.user, ua_default());
+                return self.by_user(&user, ua_default());
             }
         }
         if let Some(c) = ua_default() {
@@ -301,7 +301,7 @@ impl Attributor {
         // tells which service it is, else the latest call is the one waiting.
         let validator = auth_key
             .and_then(|k| self.tokens.owner(&k, now))
-            .and_then(|o| self.rules.service_user(&o.user).map(str::to_string))
+            .and_then(|user| self.rules.service_user(&user).map(str::to_string))
             .filter(|v| candidates.iter().any(|c| **c == **v));
         Some(Decision::new(
             validator.unwrap_or_else(|| last.to_string()),
