@@ -257,3 +257,70 @@ fn image_create_without_request_bodies() {
         .collect();
     assert_eq!(wrong, [14]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_learned_survive_a_restart_in_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/tracer.db", dir.path().display());
+    let store = tracer::store::open(&url).await.unwrap();
+    let a = Attributor::load(&Config::default(), store.clone()).await;
+    let decisions = tokio::task::block_in_place(|| replay(&a, true));
+    assert!(decisions
+        .iter()
+        .zip(IMAGE_CREATE)
+        .all(|(d, x)| d.caller == x.expected_caller));
+    drop(a);
+    // The writer task stores in the background: wait for it (bounded).
+    let now = tracer::timefmt::now_micros();
+    let mut live = Vec::new();
+    for _ in 0..200 {
+        live = store.live_tokens(now).await.unwrap();
+        if live.len() == 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let mut users: Vec<&str> = live.iter().map(|t| t.user_name.as_str()).collect();
+    users.sort();
+    assert_eq!(users, ["admin", "glance", "glance-swift"]);
+    // Only hashes: no learned token is in the database files in clear.
+    let token = header(&IMAGE_CREATE[1].response_header_fields(), "X-Subject-Token")
+        .unwrap()
+        .to_vec();
+    let hash = sha256_hex(&token);
+    let mut hashes = 0;
+    for f in std::fs::read_dir(dir.path()).unwrap() {
+        let raw = std::fs::read(f.unwrap().path()).unwrap();
+        assert!(!raw.windows(token.len()).any(|w| w == token.as_slice()));
+        hashes += raw
+            .windows(hash.len())
+            .filter(|w| *w == hash.as_bytes())
+            .count();
+    }
+    assert!(hashes >= 1, "the token's hash is stored");
+
+    // A restarted daemon knows glance's swift token at once.
+    let b = Attributor::load(&Config::default(), tracer::store::open(&url).await.unwrap()).await;
+    assert_eq!(b.known_tokens(), 3);
+    let put = &IMAGE_CREATE[10];
+    assert_eq!(put.method, "PUT");
+    let headers = put.request_header_fields();
+    let view = RequestView {
+        service: put.service,
+        peer: "127.0.0.1:45000".parse().unwrap(),
+        local: "127.0.0.1:15000".parse().unwrap(),
+        method: put.method,
+        target: put.target,
+        headers: &headers,
+    };
+    let d = b.decide(&ConnectionCaller::default(), &view, None);
+    assert_eq!(
+        (d.caller.as_str(), d.source),
+        ("glance-api", CallerSource::Token)
+    );
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(data))
+}
