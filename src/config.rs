@@ -2,6 +2,7 @@
 //! forwards, where it stores. Unknown keys are errors that name the key.
 
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -33,6 +34,84 @@ pub struct Config {
     pub proxy: ProxyConfig,
     #[serde(default, rename = "service")]
     pub services: Vec<ServiceConfig>,
+    /// `[[caller]]`: who made a request, when the user knows better than the defaults.
+    #[serde(default, rename = "caller")]
+    pub callers: Vec<CallerRuleConfig>,
+    #[serde(default)]
+    pub attribution: AttributionConfig,
+    /// `[[ignore]]`: noise filters in the shape of requestshook's should_not_hook.json.
+    #[serde(default, rename = "ignore")]
+    pub ignores: Vec<IgnoreRuleConfig>,
+    /// `[ignore_placeholders] name = "regex"`: `{name}` in `[[ignore]].urls`.
+    #[serde(default)]
+    pub ignore_placeholders: BTreeMap<String, String>,
+}
+
+/// `[[caller]]`: every condition given must hold; the first rule that matches wins.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallerRuleConfig {
+    /// The caller to stamp.
+    pub name: String,
+    /// Regex searched in the request's User-Agent.
+    pub user_agent: Option<String>,
+    /// The client's address: `10.0.0.5`, `10.0.0.0/24`, `::1`.
+    pub source: Option<String>,
+    /// The `[[service]]` whose listener took the request.
+    pub listener: Option<String>,
+}
+
+/// `[attribution]`: how tracer works a caller out when the request does not say.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttributionConfig {
+    /// Look up the process that owns the client socket (peers on this host).
+    #[serde(default = "default_true")]
+    pub peer_process: bool,
+    /// The name of the CLI: the caller of requests made with the token of a
+    /// user that is not a service user (and what the built-in tables call `openstack`).
+    #[serde(default = "default_user_caller")]
+    pub default_user_caller: String,
+    /// Keystone user name -> the service that uses it (added to, or replacing, the defaults).
+    #[serde(default)]
+    pub service_users: BTreeMap<String, String>,
+    /// `[[attribution.process]]`: command lines -> callers, tried before the built-in table.
+    #[serde(default)]
+    pub process: Vec<ProcessRuleConfig>,
+}
+
+impl Default for AttributionConfig {
+    fn default() -> Self {
+        Self {
+            peer_process: true,
+            default_user_caller: default_user_caller(),
+            service_users: BTreeMap::new(),
+            process: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessRuleConfig {
+    pub name: String,
+    /// Regex searched in the process's command line (arguments joined by spaces).
+    pub cmdline: String,
+}
+
+/// `[[ignore]]`: every condition given must hold (`from`/`to`/`method` compare
+/// case-insensitively, `urls` are regexes searched in the path, any may match).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IgnoreRuleConfig {
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub method: Option<String>,
+    #[serde(default)]
+    pub urls: Vec<String>,
+    /// Do not store matching exchanges at all (default: store them, marked ignored).
+    #[serde(default)]
+    pub drop: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -124,6 +203,12 @@ pub struct ServiceConfig {
     pub tls_key: Option<PathBuf>,
 }
 
+fn default_true() -> bool {
+    true
+}
+fn default_user_caller() -> String {
+    "openstack".to_string()
+}
 fn default_db_url() -> String {
     DEFAULT_DB_URL.to_string()
 }
@@ -225,6 +310,7 @@ impl Config {
                 )));
             }
         }
+        crate::attribution::Rules::compile(self).map_err(ConfigError::Invalid)?;
         Ok(())
     }
 }

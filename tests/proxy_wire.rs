@@ -46,14 +46,14 @@ async fn keystone_exchange_is_forwarded_and_stored_exactly() {
     let stamped_id = header_value(&got[0].headers, "X-Requestshook-Request-Id");
     assert!(is_request_id(&stamped_id), "{raw}");
     let expected = format!(
-        "GET /identity/ HTTP/1.1\r\nHost: 127.0.0.1:5000\r\nUser-Agent: openstacksdk/0.101.0 keystoneauth1/5.0.0\r\naccept-encoding: gzip, deflate\r\nAccept: application/json\r\nX-Dup: one\r\nX-Dup: two\r\nConnection: keep-alive\r\nX-Requestshook-Request-Id: {stamped_id}\r\nX-Requestshook-Request-From: unknown\r\n\r\n"
+        "GET /identity/ HTTP/1.1\r\nHost: 127.0.0.1:5000\r\nUser-Agent: openstacksdk/0.101.0 keystoneauth1/5.0.0\r\naccept-encoding: gzip, deflate\r\nAccept: application/json\r\nX-Dup: one\r\nX-Dup: two\r\nConnection: keep-alive\r\nX-Requestshook-Request-Id: {stamped_id}\r\nX-Requestshook-Request-From: openstack\r\n\r\n"
     );
     assert_eq!(raw, expected);
 
     // Client got the upstream's head unchanged (reason phrase, case, order) plus the stamps.
     let head = String::from_utf8(head).unwrap();
     let expected_head = format!(
-        "HTTP/1.1 300 MULTIPLE CHOICES\r\nContent-Type: application/json\r\nLocation: http://127.0.0.1/identity/v3/\r\nVary: X-Auth-Token\r\nx-openstack-request-id: req-7c5f10e2\r\nContent-Length: {}\r\nX-Requestshook-Request-Id: {stamped_id}\r\nX-Requestshook-Request-From: unknown\r\n\r\n",
+        "HTTP/1.1 300 MULTIPLE CHOICES\r\nContent-Type: application/json\r\nLocation: http://127.0.0.1/identity/v3/\r\nVary: X-Auth-Token\r\nx-openstack-request-id: req-7c5f10e2\r\nContent-Length: {}\r\nX-Requestshook-Request-Id: {stamped_id}\r\nX-Requestshook-Request-From: openstack\r\n\r\n",
         KEYSTONE_VERSIONS.len()
     );
     assert_eq!(head, expected_head);
@@ -69,6 +69,11 @@ async fn keystone_exchange_is_forwarded_and_stored_exactly() {
     assert_eq!(ex.request_id, stamped_id);
     assert_eq!(ex.status, Some(300));
     assert_eq!(ex.reason.as_deref(), Some("MULTIPLE CHOICES"));
+    // This test binary is in no process table: the SDK's User-Agent tells.
+    assert_eq!(
+        (ex.caller.as_str(), ex.caller_source),
+        ("openstack", CallerSource::UserAgent)
+    );
     let names: Vec<&str> = ex.request_headers.iter().map(|h| h.name.as_str()).collect();
     assert_eq!(
         names,
