@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 pub mod writer;
 
-pub use writer::{CaptureQueue, QueueStats};
+pub use writer::{AnswerTicket, CaptureQueue, QueueStats};
 
 /// Watches one body stream: keeps its first `limit` bytes, counts and hashes all.
 pub struct BodyCapture {

@@ -43,11 +43,40 @@ struct Counters {
     bytes_in_queue: AtomicU64,
 }
 
+/// Exchanges whose response has reached the client but which are not queued
+/// yet (the body may still be streaming): `flush` waits for those answered
+/// before it began, so a `flow stop` right after a command exits misses none.
+#[derive(Default)]
+struct Answered {
+    open: std::sync::Mutex<std::collections::BTreeSet<u64>>,
+    next: AtomicU64,
+    changed: tokio::sync::Notify,
+}
+
+/// Held from the moment a response starts going to the client until the
+/// exchange is queued (or dropped by the ignore rules).
+pub struct AnswerTicket {
+    id: u64,
+    answered: Arc<Answered>,
+}
+
+impl Drop for AnswerTicket {
+    fn drop(&mut self) {
+        self.answered
+            .open
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.id);
+        self.answered.changed.notify_waiters();
+    }
+}
+
 /// The proxy's handle on the writer. Cheap to clone.
 #[derive(Clone)]
 pub struct CaptureQueue {
     tx: mpsc::Sender<Message>,
     counters: Arc<Counters>,
+    answered: Arc<Answered>,
     max_bytes: u64,
 }
 
@@ -66,6 +95,7 @@ impl CaptureQueue {
             Self {
                 tx,
                 counters,
+                answered: Arc::default(),
                 max_bytes,
             },
             handle,
@@ -126,11 +156,41 @@ impl CaptureQueue {
         }
     }
 
-    /// Waits until every exchange queued before this call is in the database.
-    /// False if that did not happen within `timeout`.
+    /// Marks an exchange as answered: its response is going to the client.
+    pub fn answered(&self) -> AnswerTicket {
+        let id = self.answered.next.fetch_add(1, Ordering::AcqRel);
+        self.answered
+            .open
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id);
+        AnswerTicket {
+            id,
+            answered: self.answered.clone(),
+        }
+    }
+
+    /// Waits until every exchange answered or queued before this call is in
+    /// the database. False if that did not happen within `timeout`.
     pub async fn flush(&self, timeout: Duration) -> bool {
+        let horizon = self.answered.next.load(Ordering::Acquire);
         let (done_tx, done_rx) = oneshot::channel();
         let wait = async {
+            // Answered before the horizon and not queued yet: wait for them.
+            loop {
+                let changed = self.answered.changed.notified();
+                let oldest = self
+                    .answered
+                    .open
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .first()
+                    .copied();
+                if oldest.is_none_or(|id| id >= horizon) {
+                    break;
+                }
+                changed.await;
+            }
             self.tx.send(Message::Barrier(done_tx)).await.is_ok() && done_rx.await.is_ok()
         };
         tokio::time::timeout(timeout, wait).await.unwrap_or(false)
@@ -346,6 +406,27 @@ mod tests {
         assert!(queue.flush(Duration::from_secs(5)).await);
         assert_eq!(*store.stored.lock().unwrap(), 300);
         assert_eq!(queue.stats().stored, 300);
+    }
+
+    #[tokio::test]
+    async fn flush_waits_for_answered_exchanges_not_yet_queued() {
+        let store = Arc::new(SlowStore::default());
+        store.gate.add_permits(1000);
+        let (queue, _writer) = CaptureQueue::spawn(store.clone(), 1000, u64::MAX);
+        let ticket = queue.answered();
+        let q = queue.clone();
+        let flushing = tokio::spawn(async move { q.flush(Duration::from_secs(5)).await });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            !flushing.is_finished(),
+            "flush waits for the answered exchange"
+        );
+        // An exchange answered after the flush began does not hold it up.
+        let _later = queue.answered();
+        assert!(queue.submit(exchange(1)));
+        drop(ticket);
+        assert!(flushing.await.unwrap());
+        assert_eq!(*store.stored.lock().unwrap(), 1);
     }
 
     #[tokio::test]

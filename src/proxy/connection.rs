@@ -137,7 +137,7 @@ async fn read_request_head(
 
 /// Hands a finished exchange to attribution and the store.
 fn finish(svc: &Service, rec: Record) {
-    let mut ex = rec.finish();
+    let (mut ex, _answered) = rec.finish();
     let attributor = &svc.shared.attributor;
     attributor.learn(&ex);
     match attributor.keep(&ex) {
@@ -159,6 +159,7 @@ async fn answer_and_close(
     message: &str,
 ) -> Next {
     let wire = rec.own_response(status, reason, message, svc.shared.clock.next());
+    rec.resp.ticket = Some(svc.shared.queue.answered());
     rec.fail(message);
     if let Err(e) = async {
         conn.client_w.put(&wire).await?;
@@ -465,6 +466,7 @@ async fn forward(
             let closes = closes_after(head.version, &head.headers) || head.status == 101;
             resp.head = Some(head);
             resp.forwarded = true;
+            resp.ticket = Some(shared.queue.answered());
             client_w
                 .put(&out)
                 .await

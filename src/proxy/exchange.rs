@@ -27,6 +27,8 @@ pub struct ResponseRecord {
     pub forwarded: bool,
     /// Any byte came back from the upstream for this request.
     pub any_bytes: bool,
+    /// Held from the first response byte to the client until the exchange is queued.
+    pub ticket: Option<crate::capture::AnswerTicket>,
 }
 
 pub struct Record {
@@ -88,6 +90,7 @@ impl Record {
                 body: BodyCapture::new(max_body),
                 forwarded: false,
                 any_bytes: false,
+                ticket: None,
             },
             own_response: None,
         }
@@ -149,8 +152,9 @@ impl Record {
         }
     }
 
-    /// The finished exchange, as it goes to the store.
-    pub fn finish(self) -> Exchange {
+    /// The finished exchange, as it goes to the store, and the ticket to
+    /// drop once it is queued.
+    pub fn finish(self) -> (Exchange, Option<crate::capture::AnswerTicket>) {
         let mut ex = self.ex;
         ex.request_body = self.req_body.finish();
         ex.finished_at = now_micros();
@@ -172,7 +176,7 @@ impl Record {
             ex.response_headers.extend(self.resp.stamps);
             ex.response_body = self.resp.body.finish();
         }
-        ex
+        (ex, self.resp.ticket)
     }
 }
 
@@ -256,7 +260,7 @@ mod tests {
         let text = String::from_utf8(wire).unwrap();
         assert!(text.starts_with("HTTP/1.1 502 Bad Gateway\r\n"));
         assert!(text.ends_with("\r\n\r\ntracer: upstream refused\n"));
-        let ex = r.finish();
+        let (ex, _) = r.finish();
         assert_eq!((ex.status, ex.response_seq), (Some(502), Some(2)));
         assert_eq!(ex.response_headers.len(), 5);
         assert_eq!(ex.response_body.kept, b"tracer: upstream refused\n");
