@@ -59,8 +59,7 @@ impl IgnoreRule {
     /// `paths`: the request target and the upstream path; a URL pattern may match either.
     pub fn matches(&self, from: &str, to: &str, method: &str, paths: &[&str]) -> bool {
         let eq = |want: &Option<String>, have: &str| {
-            want.as_deref()
-                .map_or(true, |w| w.eq_ignore_ascii_case(have))
+            want.as_deref().is_none_or(|w| w.eq_ignore_ascii_case(have))
         };
         eq(&self.from, from)
             && eq(&self.to, to)

@@ -548,7 +548,7 @@ impl Store for TokenStore {
         let all = self.tokens.lock().unwrap();
         Ok(all
             .iter()
-            .filter(|t| t.expires_at.map_or(true, |e| e > now))
+            .filter(|t| t.expires_at.is_none_or(|e| e > now))
             .cloned()
             .collect())
     }

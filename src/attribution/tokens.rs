@@ -64,7 +64,7 @@ impl TokenBook {
         let owners = self.owners.read().unwrap_or_else(|e| e.into_inner());
         owners
             .get(key)
-            .filter(|o| o.expires_at.map_or(true, |e| e > now))
+            .filter(|o| o.expires_at.is_none_or(|e| e > now))
             .map(|o| o.user.clone())
     }
 
@@ -88,7 +88,7 @@ impl TokenBook {
         owners.insert(key, owner);
         // Sweep expired tokens now and then, and keep the map bounded.
         if self.inserts.fetch_add(1, Ordering::Relaxed) % 256 == 255 || owners.len() > MAX_TOKENS {
-            owners.retain(|_, o| o.expires_at.map_or(true, |e| e > now));
+            owners.retain(|_, o| o.expires_at.is_none_or(|e| e > now));
             while owners.len() > MAX_TOKENS {
                 let Some(k) = owners.keys().next().copied() else {
                     break;

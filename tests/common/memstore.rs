@@ -30,12 +30,12 @@ impl MemStore {
             .lock()
             .unwrap()
             .iter()
-            .filter(|x| filter.from.map_or(true, |f| x.started_at >= f))
-            .filter(|x| filter.to.map_or(true, |t| x.started_at <= t))
+            .filter(|x| filter.from.is_none_or(|f| x.started_at >= f))
+            .filter(|x| filter.to.is_none_or(|t| x.started_at <= t))
             .filter(|x| filter.include_ignored || !x.ignored)
-            .filter(|x| filter.method.as_deref().map_or(true, |m| x.method == m))
-            .filter(|x| filter.status.map_or(true, |s| x.status == Some(s)))
-            .filter(|x| filter.service.as_deref().map_or(true, |s| x.service == s))
+            .filter(|x| filter.method.as_deref().is_none_or(|m| x.method == m))
+            .filter(|x| filter.status.is_none_or(|s| x.status == Some(s)))
+            .filter(|x| filter.service.as_deref().is_none_or(|s| x.service == s))
             .cloned()
             .collect();
         v.sort_by_key(|x| x.request_seq);
@@ -88,7 +88,7 @@ impl Store for MemStore {
         let mut flows = self.flows.lock().unwrap();
         let f = flows
             .iter_mut()
-            .find(|f| f.is_open() && name.map_or(true, |n| f.name == n))
+            .find(|f| f.is_open() && name.is_none_or(|n| f.name == n))
             .ok_or(StoreError::NoOpenFlow)?;
         f.stopped_at = Some(at);
         Ok(f.clone())
