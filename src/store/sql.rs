@@ -334,6 +334,8 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
+// The bounds of the inherent impl above, again: stable Rust has no trait
+// aliases, and where clauses on a trait are not implied at its uses.
 #[async_trait::async_trait]
 impl<DB> Store for SqlStore<DB>
 where
