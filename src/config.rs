@@ -281,7 +281,7 @@ impl Config {
         if !(self.storage.url.starts_with("sqlite:") || self.storage.url.starts_with("postgres")) {
             return Err(ConfigError::Invalid(format!(
                 "[storage].url {:?} must start with sqlite:// or postgres://",
-                self.storage.url
+                crate::store::redact_url(&self.storage.url)
             )));
         }
         parse_listen(&self.admin.listen)

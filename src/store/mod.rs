@@ -8,6 +8,8 @@ use crate::model::{Exchange, Flow, FlowSummary, Micros, RecordedCommand};
 use std::sync::Arc;
 
 pub mod codec;
+pub mod postgres;
+pub mod sql;
 pub mod sqlite;
 
 #[derive(Debug, thiserror::Error)]
@@ -123,11 +125,80 @@ pub trait Store: Send + Sync {
 
 pub type SharedStore = Arc<dyn Store>;
 
-/// Opens (and migrates) the database a URL names.
+/// Opens (and migrates) the database a URL names: `sqlite:PATH`,
+/// `sqlite://PATH`, `postgres://…` or `postgresql://…`.
 pub async fn open(url: &str) -> Result<SharedStore> {
     if url.starts_with("sqlite:") {
-        Ok(Arc::new(sqlite::SqliteStore::open(url).await?))
+        Ok(Arc::new(sqlite::open(url).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(postgres::open(url).await?))
     } else {
-        Err(StoreError::UnsupportedUrl(url.to_string()))
+        Err(StoreError::UnsupportedUrl(redact_url(url)))
+    }
+}
+
+/// A database URL fit for messages and logs: its password (in the user
+/// info or a `password=` query parameter) replaced by `***`. A URL that does
+/// not parse shows only its scheme, since where its password is cannot be told.
+pub fn redact_url(raw: &str) -> String {
+    const MASK: &str = "***";
+    let Ok(mut url) = url::Url::parse(raw) else {
+        return match raw.split_once("://") {
+            Some((scheme, rest)) if rest.contains('@') || rest.contains("password") => {
+                format!("{scheme}://{MASK}")
+            }
+            _ => raw.to_string(),
+        };
+    };
+    let in_query = url.query_pairs().any(|(k, _)| k == "password");
+    if url.password().is_none() && !in_query {
+        return raw.to_string();
+    }
+    if url.password().is_some() {
+        let _ = url.set_password(Some(MASK));
+    }
+    if in_query {
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if k == "password" {
+                    MASK.into()
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), v)
+            })
+            .collect();
+        url.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    url.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(
+            redact_url("postgres://tracer:s3cret@db.example:5432/tracer"),
+            "postgres://tracer:***@db.example:5432/tracer"
+        );
+        assert_eq!(
+            redact_url("postgresql://u:p%40ss@h/db?sslmode=require"),
+            "postgresql://u:***@h/db?sslmode=require"
+        );
+        assert_eq!(
+            redact_url("postgres://h/db?user=u&password=s3cret&sslmode=disable"),
+            "postgres://h/db?user=u&password=***&sslmode=disable"
+        );
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact_url("sqlite://tracer.db"), "sqlite://tracer.db");
+        assert_eq!(redact_url("sqlite:/tmp/t.db"), "sqlite:/tmp/t.db");
+        // Unparseable (port not a number): nothing after the scheme survives.
+        let r = redact_url("postgres://u:s3cret@h:port/db");
+        assert!(!r.contains("s3cret"), "{r}");
+        assert_eq!(redact_url("mysql://x"), "mysql://x");
+        assert_eq!(redact_url("sqlite:///a dir/t.db"), "sqlite:///a dir/t.db");
     }
 }

@@ -1,7 +1,9 @@
 //! Real parts for integration tests: the tracer binary on 127.0.0.1 with a
-//! real SQLite file, raw-socket stand-in upstreams, a raw-socket client.
+//! real SQLite file (or any database URL), raw-socket stand-in upstreams, a
+//! raw-socket client; the test databases of both backends in `db`.
 #![allow(dead_code)]
 
+pub mod db;
 pub mod memstore;
 pub mod replay;
 pub mod seeds;
@@ -36,9 +38,19 @@ pub struct Tracer {
 
 impl Tracer {
     /// `services`: (name, upstream URL). `extra`: more TOML (e.g. a [proxy] table).
+    /// The database is a SQLite file in the tracer's temp dir.
     pub fn start(services: &[(&str, String)], extra: &str) -> Tracer {
+        Self::start_on(None, services, extra)
+    }
+
+    /// Like `start`, storing into `db_url` (e.g. a PostgreSQL test schema)
+    /// when given.
+    pub fn start_on(db_url: Option<&str>, services: &[(&str, String)], extra: &str) -> Tracer {
         let dir = tempfile::tempdir().unwrap();
-        let db_url = format!("sqlite://{}/tracer.db", dir.path().display());
+        let db_url = db_url.map_or_else(
+            || format!("sqlite://{}/tracer.db", dir.path().display()),
+            str::to_string,
+        );
         let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let mut config = format!("[admin]\nlisten = \"{admin}\"\n{extra}\n");
         let mut ports = HashMap::new();

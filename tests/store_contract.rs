@@ -1,14 +1,45 @@
-//! The SQLite store on a real file in a temporary directory.
+//! What every `Store` backend must do, run once per backend: SQLite on a
+//! real file in a temporary directory, PostgreSQL in a fresh schema of the
+//! server `TRACER_TEST_POSTGRES_URL` names (skipped without it, except
+//! under CI). Each check is an `async fn(Db)`; `both!` makes the two tests
+//! `CHECK::sqlite` and `CHECK::postgres` of it. Backend-specific checks
+//! (file mode, open errors) follow at the end.
 
+mod common;
+
+use common::db::{self, Db, PgSchema};
 use std::os::unix::fs::PermissionsExt;
 use tracer::model::{BodyRecord, CallerSource, Exchange, HeaderField, RecordedCommand};
-use tracer::store::{self, ExchangeFilter, Loss, SharedStore, StoreError, TokenOwner};
+use tracer::store::{self, ExchangeFilter, Loss, StoreError, TokenOwner};
 
-async fn open(dir: &tempfile::TempDir) -> SharedStore {
-    store::open(&format!("sqlite://{}/t.db", dir.path().display()))
-        .await
-        .unwrap()
+macro_rules! both {
+    ($($check:ident),* $(,)?) => {$(
+        mod $check {
+            #[tokio::test]
+            async fn sqlite() {
+                crate::db::on_sqlite(super::$check).await
+            }
+            #[tokio::test]
+            async fn postgres() {
+                crate::db::on_postgres(stringify!($check), super::$check).await
+            }
+        }
+    )*};
 }
+
+both!(
+    exchanges_round_trip_byte_for_byte,
+    a_retried_batch_is_not_stored_twice,
+    limit_keeps_the_newest_oldest_first_and_filters_apply,
+    flow_rules,
+    flows_are_listed_by_start_then_name_bytewise,
+    flow_list_counts_services_and_losses_in_the_window,
+    tokens_upsert_and_expire,
+    handles_share_one_database,
+    several_writers_open_and_insert_at_once,
+    a_nul_in_text_does_not_lose_the_batch,
+    two_thousand_exchanges_in_one_batch,
+);
 
 fn body(bytes: &[u8]) -> BodyRecord {
     BodyRecord {
@@ -54,10 +85,8 @@ fn stored(mut ex: Exchange, id: i64) -> Exchange {
     ex
 }
 
-#[tokio::test]
-async fn exchanges_round_trip_byte_for_byte() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = open(&dir).await;
+async fn exchanges_round_trip_byte_for_byte(db: Db) {
+    let s = db.open().await;
     let mut a = exchange(1, 1_000, 1_000);
     a.method = "POST".into();
     a.request_headers = vec![
@@ -121,10 +150,8 @@ async fn exchanges_round_trip_byte_for_byte() {
     assert_eq!(heads[0].request_headers, a.request_headers);
 }
 
-#[tokio::test]
-async fn a_retried_batch_is_not_stored_twice() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = open(&dir).await;
+async fn a_retried_batch_is_not_stored_twice(db: Db) {
+    let s = db.open().await;
     let batch: Vec<_> = (0..3).map(|n| exchange(n, n as i64, n as i64)).collect();
     s.insert_exchanges(&batch).await.unwrap();
     s.insert_exchanges(&batch).await.unwrap();
@@ -133,10 +160,8 @@ async fn a_retried_batch_is_not_stored_twice() {
     assert_eq!(all.len(), 3);
 }
 
-#[tokio::test]
-async fn limit_keeps_the_newest_oldest_first_and_filters_apply() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = open(&dir).await;
+async fn limit_keeps_the_newest_oldest_first_and_filters_apply(db: Db) {
+    let s = db.open().await;
     // Inserted out of event order: listing follows request_seq, not insertion.
     let seqs = [50, 10, 40, 20, 30, 60];
     let mut batch: Vec<_> = seqs
@@ -193,10 +218,8 @@ async fn limit_keeps_the_newest_oldest_first_and_filters_apply() {
     assert_eq!(seq_of(s.list_exchanges(&f).await.unwrap()), [10, 30, 50]);
 }
 
-#[tokio::test]
-async fn flow_rules() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = open(&dir).await;
+async fn flow_rules(db: Db) {
+    let s = db.open().await;
     assert!(matches!(
         s.start_flow("Bad Name", None, 1).await,
         Err(StoreError::BadFlowName(_))
@@ -264,10 +287,8 @@ async fn flow_rules() {
     s.start_flow("one", None, 50).await.unwrap();
 }
 
-#[tokio::test]
-async fn flow_list_counts_services_and_losses_in_the_window() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = open(&dir).await;
+async fn flow_list_counts_services_and_losses_in_the_window(db: Db) {
+    let s = db.open().await;
     s.start_flow("a", None, 100).await.unwrap();
     s.stop_flow(Some("a"), 200).await.unwrap();
     s.start_flow("b", None, 300).await.unwrap(); // left open
@@ -302,10 +323,8 @@ async fn flow_list_counts_services_and_losses_in_the_window() {
     assert_eq!(b.lost, 4);
 }
 
-#[tokio::test]
-async fn tokens_upsert_and_expire() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = open(&dir).await;
+async fn tokens_upsert_and_expire(db: Db) {
+    let s = db.open().await;
     let tok = |sha: &str, user: &str, exp: Option<i64>| TokenOwner {
         token_sha256: sha.into(),
         user_name: user.into(),
@@ -326,49 +345,101 @@ async fn tokens_upsert_and_expire() {
     assert_eq!(live, vec![tok("b", "demo", None)]);
 }
 
-#[tokio::test]
-async fn file_is_private_and_shared_between_handles() {
-    let dir = tempfile::tempdir().unwrap();
-    let daemon = open(&dir).await;
-    let cli = open(&dir).await; // a second process's view of the same file
-    let mode = std::fs::metadata(dir.path().join("t.db"))
+async fn flows_are_listed_by_start_then_name_bytewise(db: Db) {
+    let s = db.open().await;
+    // Same start: names order bytewise ('-' < '.' < '_' < letters), whatever
+    // the database's collation would say.
+    for name in ["ab", "a_b", "a.b", "a-b", "0"] {
+        s.start_flow(name, None, 100).await.unwrap();
+    }
+    s.start_flow("z", None, 50).await.unwrap();
+    let names: Vec<_> = s
+        .list_flows()
+        .await
         .unwrap()
-        .permissions()
-        .mode();
-    assert_eq!(mode & 0o777, 0o600);
+        .into_iter()
+        .map(|f| f.flow.name)
+        .collect();
+    assert_eq!(names, ["z", "0", "a-b", "a.b", "a_b", "ab"]);
+    match s.stop_flow(None, 200).await {
+        Err(StoreError::SeveralOpenFlows(names)) => {
+            assert_eq!(names, "z, 0, a-b, a.b, a_b, ab")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// A daemon and a CLI command (or daemons on several hosts) hold handles of
+/// their own on one database.
+async fn handles_share_one_database(db: Db) {
+    let daemon = db.open().await;
+    let cli = db.open().await;
     cli.start_flow("f", None, 1).await.unwrap();
     daemon.insert_exchanges(&[exchange(1, 5, 5)]).await.unwrap();
     cli.stop_flow(None, 10).await.unwrap();
     assert_eq!(cli.list_flows().await.unwrap()[0].exchanges, 1);
+    assert_eq!(daemon.get_flow("f").await.unwrap().stopped_at, Some(10));
 }
 
-#[tokio::test]
-async fn opening_fails_clearly() {
-    let dir = tempfile::tempdir().unwrap();
-    let missing = format!("sqlite://{}/no/such/dir/t.db", dir.path().display());
-    let err = store::open(&missing).await.err().unwrap().to_string();
-    assert!(
-        err.contains("does not exist") && err.contains("no/such/dir"),
-        "{err}"
-    );
-    let a_dir = format!("sqlite:{}", dir.path().display());
-    let err = store::open(&a_dir).await.err().unwrap();
-    assert!(matches!(err, StoreError::Open { .. }), "{err}");
-    std::fs::write(dir.path().join("junk.db"), vec![b'x'; 4096]).unwrap();
-    let junk = format!("sqlite://{}/junk.db", dir.path().display());
-    let err = store::open(&junk).await.err().unwrap();
-    assert!(matches!(err, StoreError::Open { .. }), "{err}");
-    assert!(!err.to_string().contains('\n'), "{err}");
-    assert!(matches!(
-        store::open("mysql://x").await.err().unwrap(),
-        StoreError::UnsupportedUrl(_)
-    ));
+/// Daemons starting together on a fresh database: one migrates, all write,
+/// and listing interleaves them by event number.
+async fn several_writers_open_and_insert_at_once(db: Db) {
+    const WRITERS: usize = 3;
+    const BATCHES: usize = 5;
+    const PER_BATCH: usize = 10;
+    let tasks: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let db = db.clone();
+            tokio::spawn(async move {
+                let s = db.open().await;
+                for b in 0..BATCHES {
+                    let batch: Vec<_> = (0..PER_BATCH)
+                        .map(|i| {
+                            // Writer w owns the event numbers ≡ w (mod WRITERS).
+                            let n = (b * PER_BATCH + i) * WRITERS + w;
+                            let mut e = exchange(n, n as i64, n as i64);
+                            e.service = format!("svc{w}");
+                            e
+                        })
+                        .collect();
+                    s.insert_exchanges(&batch).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let all = db
+        .open()
+        .await
+        .list_exchanges(&ExchangeFilter::default())
+        .await
+        .unwrap();
+    let total = WRITERS * BATCHES * PER_BATCH;
+    assert_eq!(all.len(), total);
+    let seqs: Vec<i64> = all.iter().map(|e| e.request_seq).collect();
+    assert_eq!(seqs, (0..total as i64).collect::<Vec<_>>());
+    assert_eq!(all[4].service, "svc1");
 }
 
-#[tokio::test]
-async fn two_thousand_exchanges_in_one_batch() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = open(&dir).await;
+/// PostgreSQL's TEXT cannot hold U+0000; it must not cost the batch.
+async fn a_nul_in_text_does_not_lose_the_batch(db: Db) {
+    let s = db.open().await;
+    let mut a = exchange(1, 1, 1);
+    a.error = Some("upstream said \0 here".into());
+    a.reason = Some("O\u{0}K".into());
+    let b = exchange(2, 2, 2);
+    s.insert_exchanges(&[a, b.clone()]).await.unwrap();
+    let all = s.list_exchanges(&ExchangeFilter::default()).await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[0].error.as_deref(), Some("upstream said \u{fffd} here"));
+    assert_eq!(all[0].reason.as_deref(), Some("O\u{fffd}K"));
+    assert_eq!(all[1], stored(b, all[1].id));
+}
+
+async fn two_thousand_exchanges_in_one_batch(db: Db) {
+    let s = db.open().await;
     let batch: Vec<_> = (0..2000)
         .map(|n| {
             let mut e = exchange(n, n as i64, n as i64);
@@ -384,4 +455,133 @@ async fn two_thousand_exchanges_in_one_batch() {
     let all = s.list_exchanges(&ExchangeFilter::default()).await.unwrap();
     assert_eq!(all.len(), 2000);
     assert_eq!(all[1999], stored(batch[1999].clone(), 2000));
+}
+
+// ---- SQLite only ----
+
+#[tokio::test]
+async fn sqlite_file_is_private() {
+    let db = Db::sqlite();
+    let _store = db.open().await;
+    let path = db.url.strip_prefix("sqlite://").unwrap();
+    let mode = std::fs::metadata(path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
+
+#[tokio::test]
+async fn sqlite_opening_fails_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = format!("sqlite://{}/no/such/dir/t.db", dir.path().display());
+    let err = store::open(&missing).await.err().unwrap().to_string();
+    assert!(
+        err.contains("does not exist") && err.contains("no/such/dir"),
+        "{err}"
+    );
+    let a_dir = format!("sqlite:{}", dir.path().display());
+    let err = store::open(&a_dir).await.err().unwrap();
+    assert!(matches!(err, StoreError::Open { .. }), "{err}");
+    std::fs::write(dir.path().join("junk.db"), vec![b'x'; 4096]).unwrap();
+    let junk = format!("sqlite://{}/junk.db", dir.path().display());
+    let err = store::open(&junk).await.err().unwrap();
+    assert!(matches!(err, StoreError::Open { .. }), "{err}");
+    assert!(!err.to_string().contains('\n'), "{err}");
+}
+
+// ---- no backend ----
+
+#[tokio::test]
+async fn other_schemes_are_refused_without_their_password() {
+    let err = store::open("mysql://root:s3cr3t-pw@db/x")
+        .await
+        .err()
+        .unwrap();
+    assert!(matches!(err, StoreError::UnsupportedUrl(_)), "{err}");
+    assert!(!err.to_string().contains("s3cr3t-pw"), "{err}");
+}
+
+// ---- PostgreSQL only ----
+
+/// Asserts an `Open` error in one line that does not show `password`.
+fn assert_open_error(err: Option<StoreError>, password: &str, expect: &str) {
+    let err = err.expect("opening should fail");
+    let text = err.to_string();
+    assert!(matches!(err, StoreError::Open { .. }), "{text}");
+    assert!(!text.contains('\n'), "{text}");
+    assert!(!text.contains(password), "password shown: {text}");
+    assert!(
+        text.to_lowercase().contains(&expect.to_lowercase()),
+        "{text:?} should say {expect:?}"
+    );
+}
+
+/// Needs no server: nothing listens on the port.
+#[tokio::test]
+async fn postgres_unreachable_server_fails_clearly() {
+    let port = common::free_port();
+    let url = format!("postgres://tracer:s3cr3t-pw@127.0.0.1:{port}/tracer");
+    let t = std::time::Instant::now();
+    assert_open_error(store::open(&url).await.err(), "s3cr3t-pw", "refused");
+    assert!(t.elapsed() < std::time::Duration::from_secs(5));
+    let err = store::open(&url).await.err().unwrap().to_string();
+    assert!(err.contains("postgres://tracer:***@127.0.0.1"), "{err}");
+    let bad = "postgresql://tracer:s3cr3t-pw@127.0.0.1:notaport/tracer";
+    assert_open_error(store::open(bad).await.err(), "s3cr3t-pw", "port");
+}
+
+#[tokio::test]
+async fn postgres_wrong_password_or_database_fails_clearly() {
+    let Some(server) = db::postgres_url("postgres_wrong_password_or_database_fails_clearly") else {
+        return;
+    };
+    let mut url = url::Url::parse(&server).unwrap();
+    url.set_password(Some("s3cr3t-pw")).unwrap();
+    assert_open_error(
+        store::open(url.as_str()).await.err(),
+        "s3cr3t-pw",
+        "password authentication failed",
+    );
+    let mut url = url::Url::parse(&server).unwrap();
+    url.set_path("/no_such_database_here");
+    // The right password may well be the user name: look for it in place.
+    let password = format!(":{}@", url.password().unwrap_or("\u{0}"));
+    assert_open_error(
+        store::open(url.as_str()).await.err(),
+        &password,
+        "does not exist",
+    );
+}
+
+/// `postgresql://` is the same as `postgres://`, and a schema chosen with
+/// `options=-c search_path=…` keeps tracer's tables apart from others'.
+#[tokio::test]
+async fn postgres_scheme_alias_and_schema_option() {
+    let Some(schema) = PgSchema::create("postgres_scheme_alias_and_schema_option").await else {
+        return;
+    };
+    let url = schema.url().replacen("postgres://", "postgresql://", 1);
+    let s = store::open(&url).await.unwrap();
+    s.start_flow("x", None, 1).await.unwrap();
+    let again = store::open(&schema.url()).await.unwrap();
+    assert_eq!(again.get_flow("x").await.unwrap().started_at, 1);
+    schema.drop().await;
+}
+
+/// Remote databases want TLS: `sslmode=require` must work (the test server
+/// of scripts/setup-postgres.sh has a self-signed certificate).
+#[tokio::test]
+async fn postgres_over_tls() {
+    let Some(schema) = PgSchema::create("postgres_over_tls").await else {
+        return;
+    };
+    let mut url = url::Url::parse(&schema.url()).unwrap();
+    url.query_pairs_mut().append_pair("sslmode", "require");
+    let s = store::open(url.as_str())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    s.insert_exchanges(&[exchange(1, 1, 1)]).await.unwrap();
+    assert_eq!(
+        s.get_exchange("1").await.unwrap().unwrap().uuid,
+        exchange(1, 1, 1).uuid
+    );
+    schema.drop().await;
 }
