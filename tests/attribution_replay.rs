@@ -5,65 +5,84 @@
 
 mod common;
 
-use common::image_create_replay::{image_create_events, Event, ReplayExchange, IMAGE_CREATE};
-use std::collections::{BTreeMap, HashMap};
+use common::replay::Score;
+use common::seeds;
+use std::collections::{BTreeSet, HashMap};
 use tracer::attribution::{Attributor, ConnectionCaller, Decision, InFlight, Keep, RequestView};
 use tracer::config::Config;
-use tracer::model::{header, BodyRecord, CallerSource, Exchange, HeaderField};
+use tracer::model::{header, CallerSource, Exchange, HeaderField};
+
+/// The seed's exchanges in request order, every `X-Requestshook-*` header
+/// removed; `caller` is the caller the seed names.
+fn seed_calls() -> Vec<Exchange> {
+    let mut calls = seeds::exchanges(&seeds::parse(&seeds::read_seed(seeds::IMAGE_CREATE)));
+    for x in &mut calls {
+        x.request_headers.retain(|h| !seeds::is_stamp(&h.name));
+        x.response_headers.retain(|h| !seeds::is_stamp(&h.name));
+    }
+    calls
+}
+
+/// The seed's events in order: (event number, exchange, whether it is the request).
+fn events(calls: &[Exchange]) -> Vec<(i64, usize, bool)> {
+    let mut events: Vec<(i64, usize, bool)> = calls
+        .iter()
+        .enumerate()
+        .flat_map(|(i, x)| {
+            [
+                (x.request_seq, i, true),
+                (x.response_seq.unwrap(), i, false),
+            ]
+        })
+        .collect();
+    events.sort();
+    events
+}
 
 /// What the proxy would do for each event; returns the decisions in request order.
-fn replay(a: &Attributor, read_bodies: bool) -> Vec<Decision> {
+fn replay(a: &Attributor, calls: &[Exchange], read_bodies: bool) -> Vec<Decision> {
     let conn = ConnectionCaller::default();
     let peer = "127.0.0.1:45000".parse().unwrap();
     let local = "127.0.0.1:15000".parse().unwrap();
     let mut decided: HashMap<usize, Decision> = HashMap::new();
     let mut flights: HashMap<usize, InFlight> = HashMap::new();
-    let mut order = Vec::new();
-    for (_, event) in image_create_events() {
-        match event {
-            Event::Request(i) => {
-                let x = &IMAGE_CREATE[i];
-                let headers = x.request_header_fields();
-                assert!(!headers
-                    .iter()
-                    .any(|h| h.name.to_ascii_lowercase().starts_with("x-requestshook")));
-                let view = RequestView {
-                    service: x.service,
-                    peer,
-                    local,
-                    method: x.method,
-                    target: x.target,
-                    headers: &headers,
-                };
-                // The proxy reads the body first only when asked, for a
-                // Content-Length within the limit and no Expect: 100-continue.
-                let body = x.request_body.bytes_if_small();
-                let body = match (read_bodies, a.wants_body(&view), content_length(&headers)) {
-                    (true, Some(max), Some(len))
-                        if len <= max as u64 && header(&headers, "Expect").is_none() =>
-                    {
-                        Some(body.expect("small body"))
-                    }
-                    _ => None,
-                };
-                let d = a.decide(&conn, &view, body.as_deref());
-                flights.insert(i, a.in_flight(x.service, &headers));
-                decided.insert(i, d);
-                order.push(i);
-            }
-            Event::Response(i) => {
-                let d = &decided[&i];
-                let ex = exchange(&IMAGE_CREATE[i], d);
-                // The response is streamed, then the exchange is finished.
-                drop(flights.remove(&i));
-                a.learn(&ex);
-                assert_eq!(a.keep(&ex), Keep::Store);
-            }
+    for (_, i, request) in events(calls) {
+        let x = &calls[i];
+        if request {
+            let headers = &x.request_headers;
+            assert!(!headers.iter().any(|h| seeds::is_stamp(&h.name)));
+            let view = RequestView {
+                service: &x.service,
+                peer,
+                local,
+                method: &x.method,
+                target: &x.target,
+                headers,
+            };
+            // The proxy reads the body first only when asked, for a
+            // Content-Length within the limit and no Expect: 100-continue.
+            let body = &x.request_body;
+            let body = match (read_bodies, a.wants_body(&view), content_length(headers)) {
+                (true, Some(max), Some(len))
+                    if len <= max as u64 && header(headers, "Expect").is_none() =>
+                {
+                    assert_eq!(body.kept.len() as u64, body.size, "small body");
+                    Some(body.kept.as_slice())
+                }
+                _ => None,
+            };
+            decided.insert(i, a.decide(&conn, &view, body));
+            flights.insert(i, a.in_flight(&x.service, headers));
+        } else {
+            let ex = exchange(x, &decided[&i]);
+            // The response is streamed, then the exchange is finished.
+            drop(flights.remove(&i));
+            a.learn(&ex);
+            assert_eq!(a.keep(&ex), Keep::Store);
         }
     }
     assert!(flights.is_empty());
-    order
-        .into_iter()
+    (0..calls.len())
         .map(|i| decided.remove(&i).unwrap())
         .collect()
 }
@@ -72,113 +91,56 @@ fn content_length(headers: &[HeaderField]) -> Option<u64> {
     header(headers, "Content-Length").and_then(|v| std::str::from_utf8(v).ok()?.trim().parse().ok())
 }
 
-trait SmallBody {
-    fn bytes_if_small(&self) -> Option<Vec<u8>>;
-}
-
-impl SmallBody for common::image_create_replay::Body {
-    fn bytes_if_small(&self) -> Option<Vec<u8>> {
-        (self.len() <= 1 << 20).then(|| self.bytes())
-    }
-}
-
-/// The exchange as the proxy would hand it over: stamped headers, bodies kept
-/// up to the default 1 MiB.
-fn exchange(x: &ReplayExchange, d: &Decision) -> Exchange {
-    let stamp = |mut h: Vec<HeaderField>| {
+/// The exchange as the proxy would hand it over: the decided caller,
+/// stamped headers, the bodies as the seed keeps them (JSON whole, the
+/// image's first bytes).
+fn exchange(x: &Exchange, d: &Decision) -> Exchange {
+    let stamp = |h: &mut Vec<HeaderField>| {
         h.push(HeaderField::new(
             "X-Requestshook-Request-Id",
-            "0123456789abcdef0123456789abcdef",
+            x.request_id.as_str(),
         ));
         h.push(HeaderField::new(
             "X-Requestshook-Request-From",
             d.caller.as_str(),
         ));
-        h
     };
-    let body = |b: &common::image_create_replay::Body| BodyRecord {
-        kept: b.prefix(1 << 20),
-        size: b.len(),
-        sha256: String::new(),
-    };
-    Exchange {
-        id: 0,
-        uuid: String::new(),
-        request_id: "0123456789abcdef0123456789abcdef".into(),
-        service: x.service.into(),
-        caller: d.caller.clone(),
-        caller_source: d.source,
-        client_addr: "127.0.0.1:45000".into(),
-        upstream_url: format!("http://127.0.0.1:80{}", x.target),
-        method: x.method.into(),
-        target: x.target.into(),
-        request_version: "HTTP/1.1".into(),
-        request_headers: stamp(x.request_header_fields()),
-        request_body: body(&x.request_body),
-        status: Some(x.status),
-        reason: Some(x.reason.into()),
-        response_version: Some("HTTP/1.1".into()),
-        response_headers: stamp(x.response_header_fields()),
-        response_body: body(&x.response_body),
-        request_seq: x.request_event as i64,
-        response_seq: Some(x.response_event as i64),
-        started_at: 0,
-        response_at: None,
-        finished_at: 0,
-        error: None,
-        ignored: false,
-    }
+    let mut ex = x.clone();
+    ex.caller = d.caller.clone();
+    ex.caller_source = d.source;
+    stamp(&mut ex.request_headers);
+    stamp(&mut ex.response_headers);
+    ex
 }
 
-/// Prints the per-exchange table and the share right by source.
-fn report(title: &str, decisions: &[Decision]) -> (usize, BTreeMap<&'static str, usize>) {
-    println!("{title}");
-    let mut right = 0;
-    let mut by_source = BTreeMap::new();
-    for (x, d) in IMAGE_CREATE.iter().zip(decisions) {
-        let ok = d.caller == x.expected_caller;
-        right += ok as usize;
-        if ok {
-            *by_source.entry(d.source.as_str()).or_insert(0) += 1;
-        }
-        println!(
-            "  ({:>2})/({:>2}) {:<4} {:<55} -> {:<18} {:<14} {}",
-            x.request_event,
-            x.response_event,
-            x.method,
-            format!("{} {}", x.service, &x.target[..x.target.len().min(40)]),
-            d.caller,
-            d.source.as_str(),
-            if ok { "ok" } else { "WRONG" }
-        );
+/// The decisions against the seed's callers, printed.
+fn score(title: &str, calls: &[Exchange], decisions: &[Decision]) -> Score {
+    let mut score = Score::default();
+    for (x, d) in calls.iter().zip(decisions) {
+        score.add(x, &d.caller, d.source, None);
     }
-    println!(
-        "  right: {right}/{} exchanges ({} of 22 events), by source: {by_source:?}",
-        IMAGE_CREATE.len(),
-        right * 2
-    );
-    (right, by_source)
+    score.print(title);
+    score
 }
+
+const SOURCES: [(&str, usize); 3] = [("subject-token", 2), ("token", 7), ("user-agent", 2)];
 
 #[test]
 fn replay_data_matches_the_seed() {
-    assert_eq!(IMAGE_CREATE.len(), 11);
-    assert_eq!(image_create_events().len(), 22);
-    let numbers: Vec<u32> = image_create_events().iter().map(|(n, _)| *n).collect();
+    let calls = seed_calls();
+    assert_eq!(calls.len(), 11);
+    let numbers: Vec<i64> = events(&calls).iter().map(|(n, _, _)| *n).collect();
     assert_eq!(numbers, (1..=22).collect::<Vec<_>>());
-    for x in IMAGE_CREATE {
+    for x in &calls {
         // JSON bodies are byte for byte what Content-Length says.
-        let req: Vec<HeaderField> = x.request_header_fields();
-        if let Some(len) = content_length(&req) {
-            assert_eq!(len, x.request_body.len(), "({})", x.request_event);
+        if let Some(len) = content_length(&x.request_headers) {
+            assert_eq!(len, x.request_body.size, "({})", x.request_seq);
         }
-        let resp = x.response_header_fields();
-        if let Some(len) = content_length(&resp) {
-            assert_eq!(len, x.response_body.len(), "({})", x.response_event);
+        if let Some(len) = content_length(&x.response_headers) {
+            assert_eq!(len, x.response_body.size, "({:?})", x.response_seq);
         }
     }
-    let callers: std::collections::BTreeSet<&str> =
-        IMAGE_CREATE.iter().map(|x| x.expected_caller).collect();
+    let callers: BTreeSet<&str> = calls.iter().map(|x| x.caller.as_str()).collect();
     assert_eq!(
         callers.into_iter().collect::<Vec<_>>(),
         ["glance-api", "openstack", "swift-proxy-server"]
@@ -189,16 +151,18 @@ fn replay_data_matches_the_seed() {
 fn image_create_callers_from_headers_bodies_and_tokens() {
     // The real clock: keystone's 2022 expiry times are read relative to the
     // issue time it reports, so a replay years later still works.
+    let calls = seed_calls();
     let a = Attributor::new(&Config::default());
-    let decisions = replay(&a, true);
-    let (right, by_source) = report("seed 004 image create, no process information:", &decisions);
-    assert_eq!(right, IMAGE_CREATE.len());
-    let want: BTreeMap<&str, usize> = [("subject-token", 2), ("token", 7), ("user-agent", 2)]
-        .into_iter()
-        .collect();
-    assert_eq!(by_source, want);
+    let decisions = replay(&a, &calls, true);
+    let first = score(
+        "seed 004 image create, no process information:",
+        &calls,
+        &decisions,
+    );
+    first.assert_all_right();
+    first.assert_sources(&SOURCES);
     // The two validations are the ones the in-flight calls explain.
-    let validations: Vec<(&str, CallerSource)> = IMAGE_CREATE
+    let validations: Vec<(&str, CallerSource)> = calls
         .iter()
         .zip(&decisions)
         .filter(|(x, _)| x.method == "GET" && x.target.ends_with("/v3/auth/tokens"))
@@ -214,9 +178,9 @@ fn image_create_callers_from_headers_bodies_and_tokens() {
     assert_eq!(a.known_tokens(), 3);
 
     // Run again on the same attributor (tokens known from the first run).
-    let again = replay(&a, true);
-    let (right, _) = report("the same flow again, tokens known:", &again);
-    assert_eq!(right, IMAGE_CREATE.len());
+    let again = replay(&a, &calls, true);
+    let again = score("the same flow again, tokens known:", &calls, &again);
+    again.assert_all_right();
 }
 
 #[test]
@@ -231,11 +195,10 @@ fn image_create_with_the_sample_config_and_example_rules() {
     let config = Config::parse(&text).unwrap();
     config.validate().unwrap();
     let a = Attributor::new(&config);
-    let (right, _) = report(
-        "seed 004 image create, sample config + example rules:",
-        &replay(&a, true),
-    );
-    assert_eq!(right, IMAGE_CREATE.len());
+    let calls = seed_calls();
+    let decisions = replay(&a, &calls, true);
+    let title = "seed 004 image create, sample config + example rules:";
+    score(title, &calls, &decisions).assert_all_right();
 }
 
 #[test]
@@ -243,19 +206,10 @@ fn image_create_without_request_bodies() {
     // A proxy that never reads request bodies first loses only what the
     // body alone tells: glance's swift-store login (UA "uwsgi keystoneauth1").
     let a = Attributor::new(&Config::default());
-    let decisions = replay(&a, false);
-    let (right, _) = report(
-        "seed 004 image create, request bodies not read:",
-        &decisions,
-    );
-    assert_eq!(right, IMAGE_CREATE.len() - 1);
-    let wrong: Vec<u32> = IMAGE_CREATE
-        .iter()
-        .zip(&decisions)
-        .filter(|(x, d)| d.caller != x.expected_caller)
-        .map(|(x, _)| x.request_event)
-        .collect();
-    assert_eq!(wrong, [14]);
+    let calls = seed_calls();
+    let decisions = replay(&a, &calls, false);
+    let title = "seed 004 image create, request bodies not read:";
+    assert_eq!(score(title, &calls, &decisions).wrong(), [14]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -264,11 +218,10 @@ async fn tokens_learned_survive_a_restart_in_sqlite() {
     let url = format!("sqlite://{}/tracer.db", dir.path().display());
     let store = tracer::store::open(&url).await.unwrap();
     let a = Attributor::load(&Config::default(), store.clone()).await;
-    let decisions = tokio::task::block_in_place(|| replay(&a, true));
-    assert!(decisions
-        .iter()
-        .zip(IMAGE_CREATE)
-        .all(|(d, x)| d.caller == x.expected_caller));
+    let calls = seed_calls();
+    let decisions = tokio::task::block_in_place(|| replay(&a, &calls, true));
+    let title = "seed 004 image create, tokens kept in SQLite:";
+    score(title, &calls, &decisions).assert_all_right();
     drop(a);
     // The writer task stores in the background: wait for it (bounded).
     let now = tracer::timefmt::now_micros();
@@ -283,8 +236,13 @@ async fn tokens_learned_survive_a_restart_in_sqlite() {
     let mut users: Vec<&str> = live.iter().map(|t| t.user_name.as_str()).collect();
     users.sort();
     assert_eq!(users, ["admin", "glance", "glance-swift"]);
-    // Only hashes: no learned token is in the database files in clear.
-    let token = header(&IMAGE_CREATE[1].response_header_fields(), "X-Subject-Token")
+    // Only hashes: no learned token is in the database files in clear
+    // (here the CLI's own, from its login (3)/(4)), its hash is.
+    let login = calls
+        .iter()
+        .find(|x| x.method == "POST" && x.caller == "openstack")
+        .unwrap();
+    let token = header(&login.response_headers, "X-Subject-Token")
         .unwrap()
         .to_vec();
     let hash = sha256_hex(&token);
@@ -302,16 +260,17 @@ async fn tokens_learned_survive_a_restart_in_sqlite() {
     // A restarted daemon knows glance's swift token at once.
     let b = Attributor::load(&Config::default(), tracer::store::open(&url).await.unwrap()).await;
     assert_eq!(b.known_tokens(), 3);
-    let put = &IMAGE_CREATE[10];
-    assert_eq!(put.method, "PUT");
-    let headers = put.request_header_fields();
+    let put = calls
+        .iter()
+        .find(|x| x.method == "PUT" && x.service == "swift-proxy-server")
+        .unwrap();
     let view = RequestView {
-        service: put.service,
+        service: &put.service,
         peer: "127.0.0.1:45000".parse().unwrap(),
         local: "127.0.0.1:15000".parse().unwrap(),
-        method: put.method,
-        target: put.target,
-        headers: &headers,
+        method: &put.method,
+        target: &put.target,
+        headers: &put.request_headers,
     };
     let d = b.decide(&ConnectionCaller::default(), &view, None);
     assert_eq!(

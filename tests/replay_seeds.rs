@@ -1,20 +1,23 @@
 //! The seeds' flows fed through the real proxy (stand-in services that make
 //! their nested calls through tracer), exported, and compared with the
 //! seeds section by section: titles, caller/service lines, header lines,
-//! bodies.
+//! bodies. Then the same flow with every `X-Requestshook-*` header removed:
+//! tracer must find every caller itself.
 
 mod common;
 
-use common::replay::Replay;
+use common::replay::{Replay, Run, Score};
 use common::seeds;
 use std::process::Command;
+use tracer::model::CallerSource;
 
 /// Records the seed's traffic into a flow and exports it; returns body.md.
-async fn replay_and_export(seed: &str, stamps: bool) -> (Replay, String, common::Tracer) {
+async fn replay_and_export(seed: &str, stamps: bool) -> (Replay, String, Run) {
     let replay = Replay::load(seed);
-    let tracer = replay
+    let run = replay
         .run(stamps, "[storage]\nmax_body_bytes = 4096\n")
         .await;
+    let tracer = &run.tracer;
     tracer.flush().await;
     let store = tracer::store::open(&tracer.db_url).await.unwrap();
     store
@@ -49,7 +52,7 @@ async fn replay_and_export(seed: &str, stamps: bool) -> (Replay, String, common:
     if let Some(keep) = std::env::var_os("TRACER_KEEP_PAGES") {
         let _ = Command::new("cp").arg("-r").arg(&out).arg(keep).status();
     }
-    (replay, body, tracer)
+    (replay, body, run)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -78,4 +81,82 @@ async fn image_show_through_the_proxy_matches_the_seed() {
         diffs.len(),
         diffs.join("\n")
     );
+}
+
+/// Every client here is this test process, which no process rule names,
+/// so the callers come from headers, bodies and tokens alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn image_create_without_stamps_finds_every_caller() {
+    let replay = Replay::load(seeds::IMAGE_CREATE);
+    let run = replay.run(false, "").await;
+    run.tracer.flush().await;
+    let stored = run.tracer.exchanges().await;
+    assert_eq!(stored.len(), replay.calls.len(), "{}", run.tracer.log());
+    let mut score = Score::default();
+    // Stored in event order, which is the seed's request order.
+    for (i, (call, got)) in replay.calls.iter().zip(&stored).enumerate() {
+        let want = &call.exchange;
+        assert_eq!(
+            (
+                got.method.as_str(),
+                got.target.as_str(),
+                got.service.as_str()
+            ),
+            (
+                want.method.as_str(),
+                want.target.as_str(),
+                want.service.as_str()
+            )
+        );
+        let received = run.received_from(i);
+        score.add(
+            want,
+            &got.caller,
+            got.caller_source,
+            Some(received.as_deref()),
+        );
+    }
+    score.print("seed 004 image create through tracer serve, no X-Requestshook-* sent:");
+    score.assert_all_right();
+    score.assert_sources(&[("subject-token", 2), ("token", 7), ("user-agent", 2)]);
+}
+
+/// The seed's first call, keystone's GET /identity/ (1), made by a Python
+/// stand-in for `.../bin/openstack` whose User-Agent tells nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cli_on_this_host_is_known_by_its_process() {
+    let Ok(python) = Command::new("python3").arg("-c").arg("print(1)").output() else {
+        eprintln!("python3 not found: skipped");
+        return;
+    };
+    assert!(python.status.success());
+    let replay = Replay::load(seeds::IMAGE_CREATE);
+    let run = replay.start(false, "").await;
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("openstack");
+    std::fs::write(
+        &script,
+        "import socket, sys\n\
+         s = socket.create_connection(('127.0.0.1', int(sys.argv[1])))\n\
+         s.sendall(b'GET /identity/ HTTP/1.1\\r\\nHost: x\\r\\nUser-Agent: python-keystoneclient\\r\\nConnection: close\\r\\n\\r\\n')\n\
+         while s.recv(65536): pass\n",
+    )
+    .unwrap();
+    let port = run.tracer.addr("keystone").port().to_string();
+    let status = tokio::task::block_in_place(|| {
+        Command::new("python3")
+            .arg(&script)
+            .args([port.as_str(), "image", "list"])
+            .status()
+            .unwrap()
+    });
+    assert!(status.success());
+    run.tracer.flush().await;
+    let stored = run.tracer.exchanges().await;
+    assert_eq!(stored.len(), 1, "{}", run.tracer.log());
+    assert_eq!(
+        (stored[0].caller.as_str(), stored[0].caller_source),
+        ("openstack", CallerSource::Process)
+    );
+    assert_eq!(run.received_from(0).as_deref(), Some("openstack"));
 }

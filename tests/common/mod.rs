@@ -488,6 +488,3 @@ pub async fn wait_for_exchanges(t: &Tracer, n: usize) -> Vec<Exchange> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
-
-/// Seed 004 (image create) as replay data, for attribution tests.
-pub mod image_create_replay;

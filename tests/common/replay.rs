@@ -1,15 +1,17 @@
 //! Replaying a seed's traffic through the real proxy: stand-in services on
 //! 127.0.0.1 answer as the seed shows, and make their own nested calls
-//! through tracer while they serve a call, so the nesting is real.
+//! through tracer while they serve a call, so the nesting is real. Also
+//! the score of the callers found for a seed's calls, however they were
+//! replayed.
 
 use super::seeds::{self, Kind, Section};
 use super::{try_read_response, Tracer};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tracer::model::Exchange;
+use tracer::model::{CallerSource, Exchange};
 
 /// One call of the seed: who makes it, to whom, the bytes of both sides,
 /// and the calls its service makes while serving it.
@@ -87,8 +89,20 @@ impl Replay {
     /// Runs the seed's traffic through tracer. `stamps`: send the seed's
     /// `X-Requestshook-*` headers (true) or strip them so tracer must
     /// attribute every call itself (false). Returns tracer, still running.
-    pub async fn run(&self, stamps: bool, extra_config: &str) -> Tracer {
+    pub async fn run(&self, stamps: bool, extra_config: &str) -> Run {
+        let run = self.start(stamps, extra_config).await;
+        for &i in &self.top {
+            let call = &self.calls[i];
+            send_call(run.tracer.addr(&call.exchange.service), call, stamps).await;
+        }
+        run
+    }
+
+    /// Starts the stand-ins and tracer in front of them, and makes no call:
+    /// the stand-ins answer whoever makes the seed's calls, in its order.
+    pub async fn start(&self, stamps: bool, extra_config: &str) -> Run {
         let tracer_ports: Arc<OnceLock<HashMap<String, SocketAddr>>> = Arc::new(OnceLock::new());
+        let received: Received = Arc::default();
         let calls = Arc::new(self.calls.clone());
         let mut upstreams = Vec::new();
         for name in self.services() {
@@ -98,11 +112,18 @@ impl Replay {
                 .filter(|&i| self.calls[i].exchange.service == name)
                 .collect();
             let queue = Arc::new(Mutex::new(queue));
-            let (calls, ports) = (calls.clone(), tracer_ports.clone());
+            let (calls, ports, received) = (calls.clone(), tracer_ports.clone(), received.clone());
             tokio::spawn(async move {
                 while let Ok((stream, _)) = listener.accept().await {
-                    let (calls, ports, queue) = (calls.clone(), ports.clone(), queue.clone());
-                    tokio::spawn(serve_stand_in(stream, calls, ports, queue, stamps));
+                    let (calls, ports, queue, received) = (
+                        calls.clone(),
+                        ports.clone(),
+                        queue.clone(),
+                        received.clone(),
+                    );
+                    tokio::spawn(serve_stand_in(
+                        stream, calls, ports, queue, received, stamps,
+                    ));
                 }
             });
             upstreams.push((name, format!("http://{addr}")));
@@ -118,33 +139,51 @@ impl Replay {
             .map(|(n, p)| (n.clone(), SocketAddr::from(([127, 0, 0, 1], *p))))
             .collect();
         tracer_ports.set(ports).unwrap();
-        let ports = tracer_ports.get().unwrap();
-        for &i in &self.top {
-            let call = &self.calls[i];
-            send_call(ports[&call.exchange.service], call, stamps).await;
-        }
-        tracer
+        Run { tracer, received }
     }
 }
 
-fn header_lines(section: &Section, stamps: bool) -> Vec<&String> {
-    section
-        .header_lines
-        .iter()
-        .filter(|l| stamps || !l.to_ascii_lowercase().starts_with("x-requestshook-"))
-        .collect()
+/// The `X-Requestshook-Request-From` each call reached its stand-in with,
+/// by index in `Replay::calls` (absent: no such header).
+type Received = Arc<Mutex<HashMap<usize, String>>>;
+
+/// A replay under way: tracer, still running, and what its stand-ins saw.
+pub struct Run {
+    pub tracer: Tracer,
+    received: Received,
+}
+
+impl Run {
+    /// The `X-Requestshook-Request-From` call `i` (of `Replay::calls`)
+    /// reached its stand-in with; None if it has not arrived or had none.
+    pub fn received_from(&self, i: usize) -> Option<String> {
+        self.received.lock().unwrap().get(&i).cloned()
+    }
+}
+
+/// A message of the seed as it crosses the wire: the start line, the
+/// section's header lines (the `X-Requestshook-*` ones only if `stamps`),
+/// and the whole body if `body`.
+fn message(start_line: &str, section: &Section, stamps: bool, body: bool) -> Vec<u8> {
+    let mut wire = format!("{start_line}\r\n").into_bytes();
+    for line in &section.header_lines {
+        if stamps || !seeds::is_stamp(line) {
+            wire.extend_from_slice(line.as_bytes());
+            wire.extend_from_slice(b"\r\n");
+        }
+    }
+    wire.extend_from_slice(b"\r\n");
+    if body {
+        wire.extend_from_slice(&seeds::wire_body(section));
+    }
+    wire
 }
 
 /// Makes one call through tracer and reads its whole response.
 async fn send_call(tracer: SocketAddr, call: &Call, stamps: bool) {
     let e = &call.exchange;
-    let mut wire = format!("{} {} HTTP/1.1\r\n", e.method, e.target).into_bytes();
-    for line in header_lines(&call.request, stamps) {
-        wire.extend_from_slice(line.as_bytes());
-        wire.extend_from_slice(b"\r\n");
-    }
-    wire.extend_from_slice(b"\r\n");
-    wire.extend_from_slice(&seeds::wire_body(&call.request));
+    let start_line = format!("{} {} HTTP/1.1", e.method, e.target);
+    let wire = message(&start_line, &call.request, stamps, true);
     let mut stream = TcpStream::connect(tracer).await.unwrap();
     stream.write_all(&wire).await.unwrap();
     let mut buf = Vec::new();
@@ -173,32 +212,32 @@ async fn serve_stand_in(
     calls: Arc<Vec<Call>>,
     ports: Arc<OnceLock<HashMap<String, SocketAddr>>>,
     queue: Arc<Mutex<VecDeque<usize>>>,
+    received: Received,
     stamps: bool,
 ) {
     let mut buf = Vec::new();
     loop {
         // Read one request head and its Content-Length body.
-        let (head_len, content_length, method, target) = loop {
+        let (head_len, content_length, method, target, from) = loop {
             let mut slots = [httparse::EMPTY_HEADER; 64];
             let mut req = httparse::Request::new(&mut slots);
             if let Ok(httparse::Status::Complete(n)) = req.parse(&buf) {
-                let cl = req
-                    .headers
-                    .iter()
-                    .find(|h| h.name.eq_ignore_ascii_case("content-length"))
-                    .and_then(|h| {
-                        std::str::from_utf8(h.value)
-                            .ok()?
-                            .trim()
-                            .parse::<usize>()
-                            .ok()
-                    })
+                let header = |name: &str| {
+                    req.headers
+                        .iter()
+                        .find(|h| h.name.eq_ignore_ascii_case(name))
+                        .and_then(|h| std::str::from_utf8(h.value).ok())
+                        .map(|v| v.trim().to_string())
+                };
+                let cl = header("content-length")
+                    .and_then(|v| v.parse::<usize>().ok())
                     .unwrap_or(0);
                 break (
                     n,
                     cl,
                     req.method.unwrap().to_string(),
                     req.path.unwrap().to_string(),
+                    header("x-requestshook-request-from"),
                 );
             }
             let mut chunk = vec![0u8; 64 * 1024];
@@ -225,6 +264,9 @@ async fn serve_stand_in(
             (method.as_str(), target.as_str()),
             (call.exchange.method.as_str(), call.exchange.target.as_str())
         );
+        if let Some(from) = from {
+            received.lock().unwrap().insert(i, from);
+        }
         let ports = ports.get().unwrap();
         for &c in &call.children {
             let child = &calls[c];
@@ -234,19 +276,13 @@ async fn serve_stand_in(
         let Kind::Response { status, reason } = &call.response.kind else {
             unreachable!()
         };
-        let mut wire = format!("HTTP/1.1 {status} {reason}\r\n").into_bytes();
-        let lines = header_lines(&call.response, false);
-        for line in &lines {
-            wire.extend_from_slice(line.as_bytes());
-            wire.extend_from_slice(b"\r\n");
-        }
-        wire.extend_from_slice(b"\r\n");
-        let has_length = lines
+        let start_line = format!("HTTP/1.1 {status} {reason}");
+        let wire = message(&start_line, &call.response, false, method != "HEAD");
+        let has_length = call
+            .response
+            .header_lines
             .iter()
             .any(|l| l.to_ascii_lowercase().starts_with("content-length:"));
-        if method != "HEAD" {
-            wire.extend_from_slice(&seeds::wire_body(&call.response));
-        }
         if stream.write_all(&wire).await.is_err() {
             return;
         }
@@ -254,5 +290,131 @@ async fn serve_stand_in(
         if !has_length && *status != 204 && *status != 304 && method != "HEAD" {
             return;
         }
+    }
+}
+
+/// The callers found for a seed's calls against the seed's own, call by
+/// call, however the calls were replayed.
+#[derive(Default)]
+pub struct Score {
+    rows: Vec<ScoreRow>,
+}
+
+struct ScoreRow {
+    number: i64,
+    source: CallerSource,
+    /// None when right; else what is wrong.
+    wrong: Option<String>,
+    line: String,
+}
+
+impl Score {
+    /// One call: `seed` as the seed shows it (its `caller` is the right
+    /// one), the `caller` and `source` found, and, where a stand-in saw
+    /// the call, the `X-Requestshook-Request-From` it received, which must
+    /// name the same caller.
+    pub fn add(
+        &mut self,
+        seed: &Exchange,
+        caller: &str,
+        source: CallerSource,
+        received: Option<Option<&str>>,
+    ) {
+        let mut wrong = Vec::new();
+        if caller != seed.caller {
+            wrong.push(format!(
+                "expected {}, got {caller} ({})",
+                seed.caller,
+                source.as_str()
+            ));
+        }
+        match received {
+            Some(from) if from != Some(caller) => wrong.push(format!(
+                "its service received X-Requestshook-Request-From: {}, stored {caller}",
+                from.unwrap_or("(none)")
+            )),
+            _ => {}
+        }
+        let line = format!(
+            "({:>2}) {:<4} {:<19} {:<44} -> {:<18} {:<13}",
+            seed.request_seq,
+            seed.method,
+            seed.service,
+            &seed.target[..seed.target.len().min(44)],
+            caller,
+            source.as_str(),
+        );
+        let wrong = (!wrong.is_empty()).then(|| {
+            format!(
+                "({}) {} {} to {}: {}",
+                seed.request_seq,
+                seed.method,
+                seed.target,
+                seed.service,
+                wrong.join("; ")
+            )
+        });
+        self.rows.push(ScoreRow {
+            number: seed.request_seq,
+            source,
+            wrong,
+            line,
+        });
+    }
+
+    pub fn right(&self) -> usize {
+        self.rows.iter().filter(|r| r.wrong.is_none()).count()
+    }
+
+    /// The request event numbers of the calls that came out wrong.
+    pub fn wrong(&self) -> Vec<i64> {
+        self.rows
+            .iter()
+            .filter(|r| r.wrong.is_some())
+            .map(|r| r.number)
+            .collect()
+    }
+
+    /// How many came out right, by source.
+    pub fn by_source(&self) -> BTreeMap<&'static str, usize> {
+        let mut out = BTreeMap::new();
+        for r in self.rows.iter().filter(|r| r.wrong.is_none()) {
+            *out.entry(r.source.as_str()).or_insert(0) += 1;
+        }
+        out
+    }
+
+    /// Prints the table, call by call, and the share right by source.
+    pub fn print(&self, title: &str) {
+        println!("{title}");
+        for r in &self.rows {
+            let verdict = if r.wrong.is_none() { "ok" } else { "WRONG" };
+            println!("  {} {verdict}", r.line);
+        }
+        println!(
+            "  right: {}/{} calls, by source: {:?}",
+            self.right(),
+            self.rows.len(),
+            self.by_source()
+        );
+    }
+
+    /// Panics, listing every wrong call, unless all are right.
+    #[track_caller]
+    pub fn assert_all_right(&self) {
+        let wrong: Vec<&str> = self
+            .rows
+            .iter()
+            .filter_map(|r| r.wrong.as_deref())
+            .collect();
+        let (n, of) = (wrong.len(), self.rows.len());
+        assert!(n == 0, "{n} of {of} calls wrong:\n{}", wrong.join("\n"));
+    }
+
+    /// Panics unless the right calls came from `sources` (source, calls).
+    #[track_caller]
+    pub fn assert_sources(&self, sources: &[(&str, usize)]) {
+        let want: BTreeMap<&str, usize> = sources.iter().copied().collect();
+        assert_eq!(self.by_source(), want, "right calls by source");
     }
 }

@@ -156,6 +156,14 @@ fn tab(lines: &[&str], label: &str) -> (String, String, Vec<String>) {
     panic!("unclosed fence under {label} in {:?}", lines[0]);
 }
 
+/// Whether a header line (or name) is one of the `X-Requestshook-*` stamps
+/// that requestshook, and now tracer, adds to every message.
+pub fn is_stamp(header: &str) -> bool {
+    header
+        .get(..15)
+        .is_some_and(|p| p.eq_ignore_ascii_case("x-requestshook-"))
+}
+
 /// Parses `Name: value` header lines (`Accept: ` has an empty value).
 pub fn header_fields(lines: &[String]) -> Vec<HeaderField> {
     lines
