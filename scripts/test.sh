@@ -15,6 +15,9 @@ step "tools for the page checks (mkdocs, HAR reader) and the browser"
 bash scripts/setup-python.sh
 bash scripts/setup-browser.sh
 
+step "PostgreSQL for the second storage backend"
+eval "$(bash scripts/setup-postgres.sh)"
+
 step "cargo test (unit and integration: real sockets, real SQLite, mkdocs, Chromium)"
 # The page checks must not be skipped here: CI=true makes a missing tool a failure.
 CI=true cargo test --locked --all-targets 2>&1 | tee target/cargo-test.log
