@@ -12,17 +12,16 @@ use super::head::{
     closes_after, expects_continue, parse_request, parse_response, request_framing,
     response_framing, Framing, HeadError, RequestHead,
 };
-use super::io::{Reader, Stream, Writer};
+use super::io::{ReadHalf, Reader, Stream, WriteHalf, Writer};
 use super::Service;
 use crate::attribution::{ConnectionCaller, Keep, RequestView};
 use bytes::Buf;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use tokio::io::{ReadHalf, WriteHalf};
 use tokio::task::JoinHandle;
 
-type In = Reader<ReadHalf<Stream>>;
-type Out = Writer<WriteHalf<Stream>>;
+type In = Reader<ReadHalf>;
+type Out = Writer<WriteHalf>;
 
 struct UpstreamConn {
     r: In,
@@ -31,7 +30,7 @@ struct UpstreamConn {
 
 impl UpstreamConn {
     fn new(stream: Stream) -> Self {
-        let (r, w) = tokio::io::split(stream);
+        let (r, w) = stream.split();
         Self {
             r: Reader::new(r),
             w: Writer::new(w),
@@ -75,7 +74,7 @@ pub async fn handle(stream: Stream, peer: SocketAddr, local: SocketAddr, svc: &S
     let name = svc.name.clone();
     let caller_lookup =
         tokio::task::spawn_blocking(move || attributor.connection(&name, peer, local));
-    let (r, w) = tokio::io::split(stream);
+    let (r, w) = stream.split();
     let mut conn = Conn {
         peer,
         local,

@@ -79,6 +79,67 @@ impl AsyncWrite for Stream {
     }
 }
 
+/// The read half of a [`Stream`]: plain TCP splits without a lock.
+pub enum ReadHalf {
+    Plain(tokio::net::tcp::OwnedReadHalf),
+    Tls(tokio::io::ReadHalf<Stream>),
+}
+
+/// The write half of a [`Stream`].
+pub enum WriteHalf {
+    Plain(tokio::net::tcp::OwnedWriteHalf),
+    Tls(tokio::io::WriteHalf<Stream>),
+}
+
+impl Stream {
+    pub fn split(self) -> (ReadHalf, WriteHalf) {
+        match self {
+            Stream::Plain(tcp) => {
+                let (r, w) = tcp.into_split();
+                (ReadHalf::Plain(r), WriteHalf::Plain(w))
+            }
+            tls => {
+                let (r, w) = tokio::io::split(tls);
+                (ReadHalf::Tls(r), WriteHalf::Tls(w))
+            }
+        }
+    }
+}
+
+impl AsyncRead for ReadHalf {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ReadHalf::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            ReadHalf::Tls(s) => Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for WriteHalf {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            WriteHalf::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            WriteHalf::Tls(s) => Pin::new(s).poll_write(cx, buf),
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            WriteHalf::Plain(s) => Pin::new(s).poll_flush(cx),
+            WriteHalf::Tls(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            WriteHalf::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            WriteHalf::Tls(s) => Pin::new(s).poll_shutdown(cx),
+        }
+    }
+}
+
 /// The read side of a connection with its buffer: heads are parsed out of
 /// `buf`, body bytes are taken from it before more is read.
 pub struct Reader<R> {
@@ -108,10 +169,14 @@ impl<R: AsyncRead + Unpin> Reader<R> {
         if !self.buf.is_empty() {
             return true;
         }
-        match tokio::time::timeout(std::time::Duration::ZERO, self.read_more()).await {
-            Err(_elapsed) => false,
-            Ok(_) => true,
-        }
+        // One poll, no timer: anything but "nothing to read yet" means the
+        // peer closed or spoke out of turn.
+        std::future::poll_fn(|cx| {
+            let mut probe = [0u8; 1];
+            let mut probe = ReadBuf::new(&mut probe);
+            Poll::Ready(Pin::new(&mut self.inner).poll_read(cx, &mut probe).is_ready())
+        })
+        .await
     }
 }
 
