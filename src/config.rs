@@ -405,3 +405,13 @@ upstream = "http://127.0.0.1:80/identity"
         assert!(c.validate().unwrap_err().to_string().contains("twice"));
     }
 }
+
+#[cfg(test)]
+mod sample_config {
+    #[test]
+    fn the_shipped_sample_config_is_valid() {
+        let c = super::Config::parse(include_str!("../config/tracer.toml")).unwrap();
+        c.validate().unwrap();
+        assert!(c.services.iter().any(|s| s.name == "keystone"));
+    }
+}

@@ -201,7 +201,7 @@ impl Flow {
         self.stopped_at.is_none()
     }
     pub fn contains(&self, at: Micros) -> bool {
-        at >= self.started_at && self.stopped_at.is_none_or(|end| at <= end)
+        at >= self.started_at && self.stopped_at.map_or(true, |end| at <= end)
     }
 }
 

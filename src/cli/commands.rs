@@ -1,5 +1,81 @@
-//! What each subcommand does.
-use super::Cli;
-pub fn run(_cli: Cli) -> anyhow::Result<std::process::ExitCode> {
-    todo!()
+//! Dispatch: config, logging, the runtime and the store every subcommand
+//! needs, then the subcommand's own file.
+
+use super::{flow, list, record, show, Cli, Command};
+use crate::config::Config;
+use anyhow::Context as _;
+use std::process::ExitCode;
+use tracing_subscriber::EnvFilter;
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let serving = matches!(cli.command, Command::Serve);
+    init_logging(if serving { "info" } else { "warn" });
+
+    // ConfigError's message already names its cause; flattening it keeps
+    // main's "error: cause" chain from saying it twice.
+    let mut config = Config::load(crate::config::resolve_path(cli.config.as_deref()).as_deref())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if let Some(url) = cli.db {
+        config.storage.url = url;
+    }
+
+    // The daemon wants every core; a CLI command is one short conversation
+    // with the database.
+    let runtime = if serving {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    }
+    .enable_all()
+    .build()
+    .context("cannot start the async runtime")?;
+
+    runtime.block_on(dispatch(cli.command, config))
+}
+
+async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> {
+    let store = crate::store::open(&config.storage.url).await?;
+    match command {
+        Command::Serve => {
+            crate::proxy::serve(config, store).await?;
+        }
+        Command::Flow(cmd) => flow::run(&*store, &config, cmd).await?,
+        Command::Record { name, title, cmd } => {
+            return record::run(&*store, &config, &name, title.as_deref(), &cmd).await;
+        }
+        Command::List(args) => list::run(&*store, &args).await?,
+        Command::Show { id, json } => show::run(&*store, &id, json).await?,
+        Command::Export(args) => {
+            for path in crate::export::export_flow(&*store, &args).await? {
+                println!("{}", path.display());
+            }
+        }
+        Command::Site(args) => {
+            crate::export::write_site(&*store, &args).await?;
+            println!("{}", args.out.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Logs go to stderr (stdout is for results); `TRACER_LOG`, else `RUST_LOG`,
+/// else `default` decides the level.
+fn init_logging(default: &str) {
+    let spec = ["TRACER_LOG", "RUST_LOG"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|s| !s.trim().is_empty()));
+    let filter = spec
+        .and_then(|s| match EnvFilter::try_new(&s) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                eprintln!("tracer: ignoring log filter {s:?}: {e}");
+                None
+            }
+        })
+        .unwrap_or_else(|| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
 }

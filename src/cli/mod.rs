@@ -4,7 +4,14 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
+mod admin_client;
 mod commands;
+mod flow;
+pub mod json;
+mod list;
+mod record;
+mod show;
+mod table;
 pub use commands::run;
 
 const ABOUT: &str =
@@ -54,7 +61,10 @@ pub enum Command {
     /// Run a command inside a new flow and keep its output with the flow.
     ///
     /// Starts flow NAME, runs CMD with its output passed through to the
-    /// terminal (and kept), stops the flow and exits with CMD's status.
+    /// terminal (and kept with the flow, up to 4 MiB per stream), stops the
+    /// flow (waiting for a running daemon to store it) and exits with CMD's
+    /// status: 128+N if CMD was killed by signal N, 127 if it was not found.
+    /// Ctrl-C goes to CMD; the flow is stopped either way.
     #[command(after_help = "Example:\n  tracer record image-show -- openstack image show cirros")]
     Record {
         /// Flow name: [a-z0-9][a-z0-9._-]*
@@ -69,6 +79,10 @@ pub enum Command {
     /// List captured exchanges, newest last.
     List(ListArgs),
     /// Show one exchange in full (by id, uuid or request id).
+    ///
+    /// Request line, headers as they crossed the proxy, body (text, or a
+    /// hex preview), the response likewise, timing, the caller and how it
+    /// was decided. --json prints everything as one object (docs/cli-json.md).
     Show {
         id: String,
         /// Print one JSON object
@@ -92,6 +106,10 @@ pub enum FlowCommand {
         title: Option<String>,
     },
     /// Close a flow (the open one if NAME is omitted), once a running daemon has stored all of it.
+    ///
+    /// After closing the window it asks the daemon on [admin].listen to
+    /// flush its writer (POST /api/flush) and waits up to 30 s, so an export
+    /// right after is complete. No daemon running is fine.
     Stop { name: Option<String> },
     /// Flows with their window, number of exchanges and services involved.
     List {

@@ -7,6 +7,7 @@
 use crate::model::{Exchange, Flow, FlowSummary, Micros, RecordedCommand};
 use std::sync::Arc;
 
+pub mod codec;
 pub mod sqlite;
 
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +94,17 @@ pub trait Store: Send + Sync {
 
     /// Oldest first, in event order (request_seq).
     async fn list_exchanges(&self, filter: &ExchangeFilter) -> Result<Vec<Exchange>>;
+    /// Like `list_exchanges` but without the kept body bytes (`kept` is
+    /// empty; `size` and `sha256` are set): for listings, which would
+    /// otherwise read every stored body.
+    async fn list_exchange_heads(&self, filter: &ExchangeFilter) -> Result<Vec<Exchange>> {
+        let mut all = self.list_exchanges(filter).await?;
+        for ex in &mut all {
+            ex.request_body.kept = Vec::new();
+            ex.response_body.kept = Vec::new();
+        }
+        Ok(all)
+    }
     /// By row id, uuid or request id.
     async fn get_exchange(&self, key: &str) -> Result<Option<Exchange>>;
 
