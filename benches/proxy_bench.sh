@@ -24,6 +24,7 @@ usage: benches/proxy_bench.sh            (knobs are environment variables)
   UPLOAD_REPS=$REPS                 uploads per target (median reported)
   UPLOAD_MODE=length                length (Content-Length) | chunked
   UPLOAD_NGINX=1                    also upload through nginx (0: skip)
+  UPLOAD_FRESH_TRACER=1             restart tracer before the uploads (0: reuse)
   TARGETS="direct nginx tracer"     drop one to skip it
   NGINX_WORKERS=$(nproc)            nginx worker_processes
   UPSTREAM_THREADS=                 upstream tokio worker threads (default: cores)
@@ -65,6 +66,7 @@ UPLOAD_BYTES=$(bytes "${UPLOAD_BYTES:-1G}")
 UPLOAD_REPS=${UPLOAD_REPS:-$REPS}
 UPLOAD_MODE=${UPLOAD_MODE:-length}
 UPLOAD_NGINX=${UPLOAD_NGINX:-1}
+UPLOAD_FRESH_TRACER=${UPLOAD_FRESH_TRACER:-1}
 TARGETS=${TARGETS:-direct nginx tracer}
 NGINX_WORKERS=${NGINX_WORKERS:-$(nproc)}
 UPSTREAM_THREADS=${UPSTREAM_THREADS:-}
@@ -356,12 +358,52 @@ if has_target tracer; then
         echo "listen = \"127.0.0.1:${PORT[tracer]}\""
         echo "upstream = \"http://127.0.0.1:$UP_PORT\""
     } >"$TMP/tracer.toml"
+fi
+ADMIN=http://127.0.0.1:${ADMIN_PORT:-0}
+
+start_tracer() {
     start tracer "$TMP/tracer.log" "$TRACER_BIN" --config "$TMP/tracer.toml" serve
     wait_port tracer "${PORT[tracer]}"
     wait_port tracer "$ADMIN_PORT"
+    TRACER_RSS_START=${TRACER_RSS_START:-$(status_kib tracer VmRSS)} # the first start's
     log "tracer on 127.0.0.1:${PORT[tracer]}, admin :$ADMIN_PORT (pid ${PROCS[tracer]})"
-fi
-ADMIN=http://127.0.0.1:${ADMIN_PORT:-0}
+}
+
+# stop_tracer: asks the daemon what its writer did (after a flush), then stops
+# it the way a user would (SIGTERM: finish, flush, exit 0). The writer's
+# counters are added up over every daemon of the run.
+Q_STORED=0 Q_LOST=0 Q_ERRORS=0 Q_QUEUED=0 TRACER_STOPS="" TRACER_RSS_START=""
+stop_tracer() {
+    local stats k v pid=${PROCS[tracer]} t0 code=timeout i
+    curl -fsS --max-time 60 -X POST "$ADMIN/api/flush" >"$TMP/flush.json" 2>&1 ||
+        log "POST /api/flush failed: $(cat "$TMP/flush.json")"
+    stats=$(curl -fsS --max-time 10 "$ADMIN/api/stats") || stats='{}'
+    # add VAR FIELD: VAR += .queue.FIELD ("n/a" once any daemon did not say)
+    add() {
+        v=$(jq -r ".queue.$2 // \"n/a\"" <<<"$stats")
+        printf -v "$1" '%s' "$(awk -v a="${!1}" -v b="$v" \
+            'BEGIN { print (a ~ /^[0-9]+$/ && b ~ /^[0-9]+$/) ? a + b : "n/a" }')"
+    }
+    add Q_STORED stored
+    add Q_LOST lost
+    add Q_ERRORS write_errors
+    add Q_QUEUED queued
+    TRACER_RSS_END=$(status_kib tracer VmRSS)
+    t0=$(date +%s.%N)
+    kill -TERM "$pid"
+    for ((i = 0; i < 600; i++)); do # at most 60 s
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if ! kill -0 "$pid" 2>/dev/null; then
+        code=0
+        wait "$pid" || code=$?
+        unset 'PROCS[tracer]'
+    fi
+    TRACER_STOPS+="${TRACER_STOPS:+; }exit $code after $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')s"
+    [[ $code == 0 ]] || die "tracer did not stop cleanly on SIGTERM ($code)"
+}
+has_target tracer && start_tracer
 
 # ---------------------------------------------------------------- sanity
 # One request per target: same body everywhere, and tracer stamps its headers.
@@ -430,6 +472,18 @@ UPLOAD_TARGETS=direct
 [[ $UPLOAD_NGINX == 1 ]] && has_target nginx && UPLOAD_TARGETS+=" nginx"
 has_target tracer && UPLOAD_TARGETS+=" tracer"
 
+# A daemon that has just served the small-request runs keeps what its
+# allocator and SQLite grew to; the upload's own memory is measured on a
+# fresh one (same database) unless UPLOAD_FRESH_TRACER=0.
+if has_target tracer; then
+    TRACER_RSS_LOADED=$(status_kib tracer VmRSS)
+    if [[ $UPLOAD_FRESH_TRACER == 1 ]]; then
+        log "restarting tracer for the upload"
+        stop_tracer
+        start_tracer
+    fi
+fi
+
 UPLOAD_FILE=$TMP/upload.bin
 truncate -s "$UPLOAD_BYTES" "$UPLOAD_FILE" # sparse: no disk, reads as zeros
 log "sha256 of the $UPLOAD_BYTES-byte upload"
@@ -456,10 +510,11 @@ upload() {
     U_SECS=${out#* }
 }
 
-declare -A U_MIBS=() U_RSS=()
+declare -A U_MIBS=() U_RSS=() U_RSS_BEFORE=()
 for ((rep = 1; rep <= UPLOAD_REPS; rep++)); do
     for t in $UPLOAD_TARGETS; do
         reset_hwm "$t"
+        U_RSS_BEFORE[$t]+="$(status_kib "$t" VmRSS) "
         upload "$t"
         rss=$(status_kib "$t" VmHWM)
         mibs=$(awk -v b="$UPLOAD_BYTES" -v s="$U_SECS" 'BEGIN { printf "%.1f", b / 1048576 / s }')
@@ -472,40 +527,18 @@ done
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---------------------------------------------------------------- tracer's record
-# Ask the running daemon what its writer did, then stop it the way a user
-# would (SIGTERM: finish, flush, exit 0) and read the database it left.
+# Stop the daemon and read the database it left.
 if has_target tracer; then
-    curl -fsS --max-time 60 -X POST "$ADMIN/api/flush" >"$TMP/flush.json" 2>&1 ||
-        log "POST /api/flush failed: $(cat "$TMP/flush.json")"
-    STATS=$(curl -fsS --max-time 10 "$ADMIN/api/stats") || STATS='{}'
-    Q_STORED=$(jq -r '.queue.stored // "n/a"' <<<"$STATS")
-    Q_LOST=$(jq -r '.queue.lost // "n/a"' <<<"$STATS")
-    Q_ERRORS=$(jq -r '.queue.write_errors // "n/a"' <<<"$STATS")
-    Q_QUEUED=$(jq -r '.queue.queued // "n/a"' <<<"$STATS")
-    TRACER_RSS_END=$(status_kib tracer VmRSS)
-
-    t0=$(date +%s.%N)
-    tracer_pid=${PROCS[tracer]}
-    kill -TERM "$tracer_pid"
-    TRACER_EXIT=timeout
-    for ((i = 0; i < 600; i++)); do # at most 60 s
-        kill -0 "$tracer_pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    if ! kill -0 "$tracer_pid" 2>/dev/null; then
-        TRACER_EXIT=0
-        wait "$tracer_pid" || TRACER_EXIT=$?
-        unset 'PROCS[tracer]'
-    fi
-    SHUTDOWN_SECS=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
+    stop_tracer
 
     # Rows in the database: sqlite3 if it is there, else `tracer list`.
     DB_FILE=$TMP/bench.db
-    DB_ROWS=n/a
+    DB_ROWS=n/a DB_ERRORS=""
     if command -v sqlite3 >/dev/null; then
-        table=$(sqlite3 "$DB_FILE" "SELECT name FROM sqlite_master WHERE type = 'table'
-            AND name LIKE '%exchange%' ORDER BY length(name) LIMIT 1" 2>/dev/null || true)
-        [[ -n $table ]] && DB_ROWS=$(sqlite3 "$DB_FILE" "SELECT count(*) FROM \"$table\"")
+        DB_ROWS=$(sqlite3 "$DB_FILE" "SELECT count(*) FROM exchanges" 2>/dev/null) || DB_ROWS=n/a
+        # Exchanges stored with an error (e.g. cut off when wrk stopped), by error.
+        DB_ERRORS=$(sqlite3 -separator ' × ' "$DB_FILE" "SELECT count(*), error FROM exchanges
+            WHERE error IS NOT NULL GROUP BY error ORDER BY 1 DESC LIMIT 5" 2>/dev/null | paste -sd ';' -) || true
     fi
     if [[ $DB_ROWS == n/a ]]; then
         DB_ROWS=$("$TRACER_BIN" --db "$DB_URL" list --all --json --limit 100000000 | wc -l) || DB_ROWS=n/a
@@ -519,8 +552,8 @@ if has_target tracer; then
     ok=0 bad=0 detail=""
     for id in $ids; do
         shown=$("$TRACER_BIN" --db "$DB_URL" show "$id" --json 2>>"$TMP/list.err") || { bad=$((bad + 1)); continue; }
-        size=$(jq -r '.request_body.size' <<<"$shown")
-        sha=$(jq -r '.request_body.sha256' <<<"$shown")
+        size=$(jq -r '.request.body.size' <<<"$shown")
+        sha=$(jq -r '.request.body.sha256' <<<"$shown")
         if [[ $size == "$UPLOAD_BYTES" && $sha == "$UPLOAD_SHA" ]]; then
             ok=$((ok + 1))
         else
@@ -560,7 +593,7 @@ mkdir -p "$(dirname "$OUT")"
     echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ); tracer $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?')"
     echo "- machine: $(nproc) cores, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), Linux $(uname -r)"
     echo "- load average (1/5/15 min) at start: $LOAD_START; at end: $LOAD_END"
-    echo "- wrk -t$THREADS -c$CONNS -d${DURATION}s --latency, ${WARMUP}s warm-up per target, $REPS runs per target interleaved; medians (peak RSS: the highest run)"
+    echo "- wrk -t$THREADS -c$CONNS -d${DURATION}s --latency, ${WARMUP}s warm-up per target, then $REPS measured run(s) per target, interleaved; medians (peak RSS: the highest run)"
     echo "- upstream: benches' bench_upstream (tokio + httparse), ${#EXPECTED_BODY}-byte JSON body; nginx $("$NGINX_BIN" -v 2>&1 | sed 's/.*nginx\///'), $NGINX_WORKERS workers"
     echo
     echo "## Small requests"
@@ -595,7 +628,10 @@ mkdir -p "$(dirname "$OUT")"
         q=$(ratio "${M_UP[tracer]}" "${M_UP[direct]}")
         rss_mib=$(mib "${M_URSS[tracer]}")
         echo "- tracer / direct throughput: **$q** — target ≥ 0.8: $(verdict "$q" '>=' 0.8)"
-        echo "- tracer peak RSS during the upload: **$rss_mib MiB** — target ≤ 32 MiB: $(verdict "$rss_mib" '<=' 32)"
+        fresh="a daemon started for the uploads"
+        [[ $UPLOAD_FRESH_TRACER == 1 ]] || fresh="the daemon that served the small requests"
+        # shellcheck disable=SC2086
+        echo "- tracer peak RSS during the upload: **$rss_mib MiB** — target ≤ 32 MiB: $(verdict "$rss_mib" '<=' 32) ($fresh; RSS just before: $(mib "$(maxof ${U_RSS_BEFORE[tracer]})") MiB)"
         echo "- stored body check: $UPLOAD_CHECK"
     fi
     [[ $UPLOAD_NGINX == 1 ]] && has_target nginx &&
@@ -605,10 +641,11 @@ mkdir -p "$(dirname "$OUT")"
         echo "## tracer's record"
         echo
         echo "- exchanges sent through tracer and answered: $SENT_TO_TRACER (wrk counts answered requests only; up to $CONNS per wrk run may be cut off in flight when it stops, and tracer may store those too)"
-        echo "- writer after flush: stored $Q_STORED, lost $Q_LOST, write errors $Q_ERRORS, still queued $Q_QUEUED"
+        echo "- writer after flush: stored $Q_STORED, lost $Q_LOST, write errors $Q_ERRORS, queued in all $Q_QUEUED"
         echo "- rows in the database after shutdown: $DB_ROWS ($DB_MIB MiB on disk)"
-        echo "- shutdown on SIGTERM: exit $TRACER_EXIT after ${SHUTDOWN_SECS}s"
-        echo "- tracer RSS after each run (MiB): $(for k in $(printf '%s\n' "${!TRACER_RSS_AFTER[@]}" | sort -n); do printf '%s ' "$(mib "${TRACER_RSS_AFTER[$k]}")"; done)→ after the uploads: $(mib "$TRACER_RSS_END")"
+        echo "- stored with an error: ${DB_ERRORS:-none}"
+        echo "- shutdown on SIGTERM: $TRACER_STOPS"
+        echo "- tracer RSS (MiB) after each small-request run: $(for k in $(printf '%s\n' "${!TRACER_RSS_AFTER[@]}" | sort -n); do printf '%s ' "$(mib "${TRACER_RSS_AFTER[$k]}")"; done)(right after start: $(mib "$TRACER_RSS_START"); at the end of that phase: $(mib "$TRACER_RSS_LOADED")); after the uploads: $(mib "$TRACER_RSS_END")"
     fi
     echo
     echo "<details><summary>every run</summary>"
@@ -619,7 +656,8 @@ mkdir -p "$(dirname "$OUT")"
         echo "| $t | ${RPS[$t]}| ${P50[$t]}| ${P99[$t]}| $(for k in ${RSS[$t]}; do printf '%s ' "$(mib "$k")"; done)|"
     done
     for t in $UPLOAD_TARGETS; do
-        echo "| upload $t (MiB/s; RSS) | ${U_MIBS[$t]}| | | $(for k in ${U_RSS[$t]}; do printf '%s ' "$(mib "$k")"; done)|"
+        echo "| upload $t (MiB/s; RSS before → peak) | ${U_MIBS[$t]}| | | $(paste -d' ' <(tr ' ' '\n' <<<"${U_RSS_BEFORE[$t]}") <(tr ' ' '\n' <<<"${U_RSS[$t]}") |
+            awk 'NF == 2 { printf "%.1f→%.1f ", $1 / 1024, $2 / 1024 }')|"
     done
     echo
     echo "</details>"
