@@ -120,7 +120,11 @@ impl AsyncRead for ReadHalf {
 }
 
 impl AsyncWrite for WriteHalf {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             WriteHalf::Plain(s) => Pin::new(s).poll_write(cx, buf),
             WriteHalf::Tls(s) => Pin::new(s).poll_write(cx, buf),
@@ -174,7 +178,11 @@ impl<R: AsyncRead + Unpin> Reader<R> {
         std::future::poll_fn(|cx| {
             let mut probe = [0u8; 1];
             let mut probe = ReadBuf::new(&mut probe);
-            Poll::Ready(Pin::new(&mut self.inner).poll_read(cx, &mut probe).is_ready())
+            Poll::Ready(
+                Pin::new(&mut self.inner)
+                    .poll_read(cx, &mut probe)
+                    .is_ready(),
+            )
         })
         .await
     }
