@@ -102,6 +102,7 @@ pub async fn serve(config: Config, store: SharedStore) -> anyhow::Result<()> {
     })?;
 
     let tracker = TaskTracker::new();
+    let workers = Workers::start(tracker.clone())?;
     for b in bound {
         tracing::info!(
             service = %b.service.name,
@@ -110,7 +111,7 @@ pub async fn serve(config: Config, store: SharedStore) -> anyhow::Result<()> {
             tls = b.tls.is_some(),
             "listening"
         );
-        tokio::spawn(accept_loop(b, tracker.clone()));
+        tokio::spawn(accept_loop(b, workers.clone()));
     }
     let admin_state = crate::web::AdminState {
         store: store.clone(),
@@ -191,7 +192,82 @@ async fn bind_service(
     })
 }
 
-async fn accept_loop(b: Bound, tracker: TaskTracker) {
+/// A connection handed from an accept loop to a worker.
+struct Accepted {
+    tcp: std::net::TcpStream,
+    peer: std::net::SocketAddr,
+    service: Arc<Service>,
+    tls: Option<TlsAcceptor>,
+}
+
+/// One single-threaded runtime per core: a connection lives on one thread
+/// from accept to close, so its two sockets never wake another thread.
+#[derive(Clone)]
+struct Workers {
+    queues: Arc<Vec<tokio::sync::mpsc::UnboundedSender<Accepted>>>,
+    next: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Workers {
+    fn start(tracker: TaskTracker) -> anyhow::Result<Workers> {
+        let n = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let mut queues = Vec::with_capacity(n);
+        for i in 0..n {
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Accepted>();
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("cannot start a proxy worker")?;
+            let tracker = tracker.clone();
+            std::thread::Builder::new()
+                .name(format!("tracer-proxy-{i}"))
+                .spawn(move || {
+                    runtime.block_on(async move {
+                        while let Some(accepted) = rx.recv().await {
+                            tracker.spawn(serve_connection(accepted));
+                        }
+                        // No more connections: stay until those in flight are done.
+                        tracker.wait().await;
+                    })
+                })
+                .context("cannot start a proxy worker thread")?;
+            queues.push(tx);
+        }
+        Ok(Workers {
+            queues: Arc::new(queues),
+            next: Arc::default(),
+        })
+    }
+
+    fn hand_over(&self, accepted: Accepted) {
+        let i = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.queues.len();
+        let _ = self.queues[i].send(accepted);
+    }
+}
+
+async fn serve_connection(a: Accepted) {
+    let Ok(tcp) = tokio::net::TcpStream::from_std(a.tcp) else {
+        return;
+    };
+    let local = tcp.local_addr().unwrap_or(a.peer);
+    let peer = a.peer;
+    let stream = match a.tls {
+        None => Stream::Plain(tcp),
+        Some(acceptor) => {
+            match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                Ok(Ok(tls)) => Stream::TlsServer(Box::new(tls)),
+                Ok(Err(e)) => {
+                    tracing::debug!(%peer, "TLS handshake failed: {e}");
+                    return;
+                }
+                Err(_) => return,
+            }
+        }
+    };
+    connection::handle(stream, peer, local, &a.service).await;
+}
+
+async fn accept_loop(b: Bound, workers: Workers) {
     let shutdown = b.service.shared.shutdown.clone();
     loop {
         let accepted = tokio::select! {
@@ -208,24 +284,12 @@ async fn accept_loop(b: Bound, tracker: TaskTracker) {
             }
         };
         let _ = tcp.set_nodelay(true);
-        let local = tcp.local_addr().unwrap_or(peer);
-        let service = b.service.clone();
-        let tls = b.tls.clone();
-        tracker.spawn(async move {
-            let stream = match tls {
-                None => Stream::Plain(tcp),
-                Some(acceptor) => {
-                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                        Ok(Ok(tls)) => Stream::TlsServer(Box::new(tls)),
-                        Ok(Err(e)) => {
-                            tracing::debug!(%peer, "TLS handshake failed: {e}");
-                            return;
-                        }
-                        Err(_) => return,
-                    }
-                }
-            };
-            connection::handle(stream, peer, local, &service).await;
+        let Ok(tcp) = tcp.into_std() else { continue };
+        workers.hand_over(Accepted {
+            tcp,
+            peer,
+            service: b.service.clone(),
+            tls: b.tls.clone(),
         });
     }
 }
