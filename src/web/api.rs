@@ -5,6 +5,7 @@
 use super::fetch;
 use super::query::{self, ExchangeQuery, DEFAULT_LIMIT};
 use super::reply::{self, Reply, WebResult};
+use super::views::ServiceView;
 use super::App;
 use crate::cli::json;
 use crate::render::events::{events, Side};
@@ -93,7 +94,7 @@ pub async fn exchange(app: &App, key: &str) -> WebResult<Value> {
 pub fn stats(app: &App) -> Value {
     json!({
         "queue": app.state.queue.stats(),
-        "services": app.state.services.iter().map(|(n, l, u)| json!({"name": n, "listen": l, "upstream": u})).collect::<Vec<_>>(),
+        "services": app.state.services.iter().map(ServiceView::new).collect::<Vec<_>>(),
         "started_at": rfc3339(app.started_at),
         "uptime_secs": app.started.elapsed().as_secs(),
         "version": env!("CARGO_PKG_VERSION"),

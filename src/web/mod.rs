@@ -160,28 +160,25 @@ fn is_api(path: &str) -> bool {
 
 async fn handle(app: &App, req: Request<Incoming>) -> Reply {
     let path = req.uri().path();
-    let api = is_api(path);
-    let result = match Route::resolve(path) {
+    let route = Route::resolve(path);
+    let result = match route {
         None => Err(WebError::not_found(format!("no page at {path}"))),
         Some(route) => dispatch(app, &req, route).await,
     };
     result.unwrap_or_else(|e| {
-        let mut r = if api {
+        let mut r = if is_api(path) {
             reply::json_error(&e)
         } else {
             pages::error(app, &e)
         };
-        if e.status == StatusCode::METHOD_NOT_ALLOWED {
-            if let Some(route) = Route::resolve(path) {
-                r.headers_mut().insert(
-                    ALLOW,
-                    HeaderValue::from_static(if route.method() == Method::POST {
-                        "POST"
-                    } else {
-                        "GET, HEAD"
-                    }),
-                );
-            }
+        if let (StatusCode::METHOD_NOT_ALLOWED, Some(route)) = (e.status, route) {
+            let allow = if route.method() == Method::POST {
+                "POST"
+            } else {
+                "GET, HEAD"
+            };
+            r.headers_mut()
+                .insert(ALLOW, HeaderValue::from_static(allow));
         }
         r
     })

@@ -1,7 +1,7 @@
 //! What the templates show, already formatted: plain strings and numbers,
 //! so the templates only lay them out (and minijinja escapes every one).
 
-use crate::cli::list::{duration, size, status_text};
+use crate::cli::list::{duration, size, status_text, time_ms};
 use crate::model::{header_str, BodyRecord, CallerSource, Exchange, FlowSummary, HeaderField};
 use crate::render::body::{self, BodyView};
 use crate::render::events::{status_line, Event, Side};
@@ -9,11 +9,6 @@ use crate::render::placeholders::Variable;
 use crate::render::text::shell_join;
 use crate::timefmt::{rfc3339, short};
 use serde::Serialize;
-
-/// `2026-11-23 18:54:02.123` (UTC).
-pub fn time_ms(at: i64) -> String {
-    format!("{}.{:03}", short(at), at.rem_euclid(1_000_000) / 1000)
-}
 
 /// A CSS class for a status: `s2`…`s5`, `err` when no response came back.
 pub fn status_class(x: &Exchange) -> &'static str {
