@@ -11,7 +11,7 @@ use super::views::{
 use super::App;
 use crate::capture::QueueStats;
 use crate::model::{Exchange, FlowSummary, Micros};
-use crate::render::diagram::diagram;
+use crate::render::diagram::{diagram, lines_md};
 use crate::render::events::events;
 use hyper::StatusCode;
 use minijinja::context;
@@ -114,14 +114,8 @@ pub async fn flow(app: &App, name: &str) -> WebResult<Reply> {
 fn flow_context(summary: &FlowSummary, xs: &[Exchange]) -> Value {
     let evs = events(xs);
     let (lines, names) = diagram(xs);
-    let diagram_src = (!xs.is_empty()).then(|| {
-        let mut s = String::from("sequenceDiagram\nautonumber\n");
-        for l in &lines {
-            s.push_str(l);
-            s.push('\n');
-        }
-        s
-    });
+    let diagram_src =
+        (!xs.is_empty()).then(|| format!("sequenceDiagram\nautonumber\n{}", lines_md(&lines)));
     let variables: Vec<VariableView> = names.used().into_iter().map(VariableView::new).collect();
     context! {
         flow => Serde(FlowRow::new(summary)),
