@@ -13,6 +13,7 @@ mod common;
 
 use common::memstore::MemStore;
 use common::seeds;
+use common::tools::{chromium, root, run, tool, venv};
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use std::io::Write;
@@ -21,53 +22,6 @@ use std::process::Command;
 use tracer::cli::{ExportArgs, ExportFormat, SiteArgs};
 use tracer::export::{export_flow, write_site};
 use tracer::model::{BodyRecord, CallerSource, Exchange, Flow, HeaderField, RecordedCommand};
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn venv() -> PathBuf {
-    std::env::var_os("TRACER_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join(".venv"))
-}
-
-/// `Some(path)` when the tool is there; otherwise skips (or fails in CI).
-fn tool(path: PathBuf, how: &str) -> Option<PathBuf> {
-    if path.exists() {
-        return Some(path);
-    }
-    let msg = format!("{} is missing: run {how}", path.display());
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{msg} (CI=true: a missing tool fails the test)");
-    }
-    // Straight to stderr: libtest hides eprintln! output of passing tests.
-    let _ = writeln!(std::io::stderr(), "\n*** SKIPPED: {msg} ***\n");
-    None
-}
-
-fn chromium() -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|p| p.join("chromium"))
-            .find(|p| p.exists())
-    });
-    tool(
-        found.unwrap_or_else(|| PathBuf::from("/usr/bin/chromium")),
-        "scripts/setup-browser.sh",
-    )
-}
-
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{cmd:?} failed:\n{text}");
-    text
-}
 
 fn workdir(name: &str) -> (Option<tempfile::TempDir>, PathBuf) {
     match std::env::var_os("TRACER_KEEP_SITE") {

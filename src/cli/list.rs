@@ -89,7 +89,7 @@ fn exchange_table(exchanges: &[Exchange]) -> String {
 }
 
 /// `2026-11-23 18:54:02.123`
-fn time_ms(at: Micros) -> String {
+pub fn time_ms(at: Micros) -> String {
     format!("{}.{:03}", short(at), at.rem_euclid(1_000_000) / 1000)
 }
 

@@ -8,7 +8,7 @@ mod admin_client;
 mod commands;
 mod flow;
 pub mod json;
-mod list;
+pub(crate) mod list;
 mod record;
 mod show;
 mod table;

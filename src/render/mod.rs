@@ -16,7 +16,7 @@ pub mod placeholders;
 pub mod redact;
 pub mod sections;
 pub mod site;
-mod text;
+pub(crate) mod text;
 
 use crate::model::{Exchange, Flow};
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Opens a built mkdocs page in headless Chromium with the network shut
-and reports whether the mermaid diagram was rendered to an SVG.
+"""Opens a built mkdocs page (or a page of tracer's admin UI) in headless
+Chromium with the network shut and reports whether the mermaid diagram was
+rendered to an SVG.
 
 mkdocs-material puts the rendered SVG in a *closed* shadow root, which
 neither `--dump-dom` nor page JavaScript can see, so this talks to Chromium
@@ -8,8 +9,14 @@ over the DevTools protocol (`--remote-debugging-pipe`, standard library
 only) and asks for the DOM with shadow roots pierced. It also records every
 request the page made: with `--offline` sites, all of them must be local.
 
-usage: mermaid_offline.py PAGE.html [--expect rendered|not-rendered]
-                                    [--contains TEXT]... [--timeout S]
+usage: mermaid_offline.py PAGE.html|URL [--expect rendered|not-rendered]
+                                        [--contains TEXT]... [--timeout S]
+                                        [--svg-id PREFIX] [--allow-origin ORIGIN]...
+                                        [--page-contains TEXT]...
+PAGE.html is a file; an http:// URL is loaded as it is (the admin UI on
+127.0.0.1: loopback is reached directly, everything else stays shut), and
+requests to an --allow-origin count as local. --page-contains: text the
+page's final DOM must hold (e.g. the rows of the event table).
 Exit 0 when the expectation holds; prints a one-line JSON summary.
 """
 import argparse
@@ -28,7 +35,7 @@ LOCAL_SCHEMES = ("file:", "data:", "blob:", "about:", "chrome:", "chrome-extensi
 
 
 class Chromium:
-    def __init__(self, binary, profile):
+    def __init__(self, binary, profile, loopback=False):
         cmd_r, self._cmd_w = os.pipe()
         self._res_r, res_w = os.pipe()
 
@@ -53,9 +60,10 @@ class Chromium:
             "--disable-component-update",
             "--disable-sync",
             "--disable-extensions",
-            # No network at all: every host unresolvable, any proxied
-            # request sent to a closed local port.
-            "--host-resolver-rules=MAP * ~NOTFOUND",
+            # No network at all: every host unresolvable (but 127.0.0.1 when
+            # the page is served from there), any proxied request sent to a
+            # closed local port (loopback bypasses the proxy).
+            "--host-resolver-rules=MAP * ~NOTFOUND" + (", EXCLUDE 127.0.0.1" if loopback else ""),
             "--proxy-server=http://127.0.0.1:9",
             f"--user-data-dir={profile}",
             "--remote-debugging-pipe",
@@ -135,13 +143,13 @@ def attrs(node):
     return dict(zip(a[::2], a[1::2]))
 
 
-def find_diagrams(root):
-    """The mermaid SVGs (material renders them with ids __mermaid_N) and
-    whether they sit in a shadow root."""
+def find_diagrams(root, prefix="__mermaid_"):
+    """The mermaid SVGs (material renders them with ids __mermaid_N, the
+    admin UI with id flow-diagram) and whether they sit in a shadow root."""
     found = []
 
     def visit(node, in_shadow):
-        if node.get("nodeName", "").lower() == "svg" and attrs(node).get("id", "").startswith("__mermaid_"):
+        if node.get("nodeName", "").lower() == "svg" and attrs(node).get("id", "").startswith(prefix):
             found.append((node["nodeId"], in_shadow))
         for child in node.get("children", []):
             visit(child, in_shadow)
@@ -160,14 +168,21 @@ def main():
     ap.add_argument("--expect", choices=["rendered", "not-rendered"], default="rendered")
     ap.add_argument("--contains", action="append", default=[], help="text the SVG must hold")
     ap.add_argument("--timeout", type=float, default=30.0)
+    ap.add_argument("--svg-id", default="__mermaid_", help="id prefix of the rendered SVG")
+    ap.add_argument("--allow-origin", action="append", default=[], help="origin whose requests count as local")
+    ap.add_argument("--page-contains", action="append", default=[], help="text the page's DOM must hold")
     ap.add_argument("--chromium", default=os.environ.get("CHROMIUM", shutil.which("chromium") or "chromium"))
     args = ap.parse_args()
 
-    url = pathlib.Path(args.page).resolve().as_uri()
+    if args.page.startswith(("http://", "https://")):
+        url = args.page
+    else:
+        url = pathlib.Path(args.page).resolve().as_uri()
+    local = LOCAL_SCHEMES + tuple(o.rstrip("/") + "/" for o in args.allow_origin)
     profile = tempfile.mkdtemp(prefix="tracer-chromium-")
-    browser = Chromium(args.chromium, profile)
+    browser = Chromium(args.chromium, profile, loopback=url.startswith("http://127.0.0.1:"))
     summary = {"page": url, "rendered": False, "in_shadow_root": None, "svg_bytes": 0,
-               "missing_text": [], "remote_requests": [], "requests": 0}
+               "missing_text": [], "missing_page_text": [], "remote_requests": [], "requests": 0}
     try:
         target = browser.send("Target.createTarget", {"url": "about:blank"})["targetId"]
         session = browser.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
@@ -181,7 +196,7 @@ def main():
         svg = None
         while time.time() < deadline:
             root = browser.send("DOM.getDocument", {"depth": -1, "pierce": True}, session=session)["root"]
-            found = find_diagrams(root)
+            found = find_diagrams(root, args.svg_id)
             if found:
                 node_id, in_shadow = found[0]
                 svg = browser.send("DOM.getOuterHTML", {"nodeId": node_id}, session=session)["outerHTML"]
@@ -195,8 +210,13 @@ def main():
             if ev.get("method") == "Network.requestWillBeSent":
                 req_url = ev["params"]["request"]["url"]
                 summary["requests"] += 1
-                if not req_url.startswith(LOCAL_SCHEMES):
+                if not req_url.startswith(local):
                     summary["remote_requests"].append(req_url)
+        if args.page_contains:
+            doc = browser.send("DOM.getDocument", {"depth": 1}, session=session)["root"]
+            top = next(n for n in doc.get("children", []) if n.get("nodeName") == "HTML")
+            html = browser.send("DOM.getOuterHTML", {"nodeId": top["nodeId"]}, session=session)["outerHTML"]
+            summary["missing_page_text"] = [t for t in args.page_contains if t not in html]
         if svg:
             summary["rendered"] = True
             summary["svg_bytes"] = len(svg)
@@ -207,7 +227,8 @@ def main():
 
     print(json.dumps(summary))
     if args.expect == "rendered":
-        ok = summary["rendered"] and not summary["missing_text"] and not summary["remote_requests"]
+        ok = (summary["rendered"] and not summary["missing_text"] and not summary["remote_requests"]
+              and not summary["missing_page_text"])
     else:
         ok = not summary["rendered"]
     return 0 if ok else 1

@@ -7,6 +7,7 @@ pub mod db;
 pub mod memstore;
 pub mod replay;
 pub mod seeds;
+pub mod tools;
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener as StdListener};
