@@ -71,6 +71,9 @@ pub async fn serve(config: Config, store: SharedStore) -> anyhow::Result<()> {
             "the config has no [[service]]: nothing to proxy (see config/tracer.toml for an example)"
         );
     }
+    // Watch the signals before anything listens: a SIGTERM that arrives as
+    // soon as the ports accept must still mean a clean stop.
+    let signals = Signals::watch()?;
     let (queue, writer) = CaptureQueue::spawn(
         store.clone(),
         config.storage.queue_exchanges,
@@ -129,7 +132,7 @@ pub async fn serve(config: Config, store: SharedStore) -> anyhow::Result<()> {
         shared.shutdown.clone(),
     ));
 
-    wait_for_signal().await?;
+    signals.wait().await;
     tracing::info!(
         in_flight = tracker.len(),
         "shutting down: no new connections; finishing exchanges in flight"
@@ -294,13 +297,25 @@ async fn accept_loop(b: Bound, workers: Workers) {
     }
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
-    let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+/// SIGTERM and SIGINT, both meaning "stop cleanly".
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn watch() -> anyhow::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            term: signal(SignalKind::terminate()).context("cannot watch SIGTERM")?,
+            int: signal(SignalKind::interrupt()).context("cannot watch SIGINT")?,
+        })
     }
-    Ok(())
+
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+    }
 }
