@@ -37,24 +37,33 @@ def recorder(env):
     return e2elib.Recorder(env, work)
 
 
+def made_by(recorder, flow, undone_by=None):
+    """Whether a recorded flow already made the thing (and no later flow removed it)."""
+    f = recorder.flows.get(flow)
+    return f is not None and f.returncode == 0 and (undone_by is None or undone_by not in recorder.flows)
+
+
 @pytest.fixture
 def image(recorder):
     """The image the image flows act on: made by the image-create flow when it
     ran, else here (outside any flow) so each flow is still tested alone."""
-    if recorder.openstack("image", "show", IMAGE, "-f", "value", "-c", "id", check=False).returncode != 0:
+    if not made_by(recorder, "image-create", undone_by="image-delete") and \
+            recorder.openstack("image", "show", IMAGE, "-f", "value", "-c", "id", check=False).returncode != 0:
         recorder.openstack("image", "create", "--disk-format", "qcow2", "--file", "small.img", "--public", IMAGE)
     return IMAGE
 
 
 @pytest.fixture
 def container(recorder):
-    if recorder.openstack("container", "show", CONTAINER, check=False).returncode != 0:
+    if not made_by(recorder, "container-create") and \
+            recorder.openstack("container", "show", CONTAINER, check=False).returncode != 0:
         recorder.openstack("container", "create", CONTAINER)
     return CONTAINER
 
 
 @pytest.fixture
 def stored_object(recorder, container):
-    if recorder.openstack("object", "show", container, OBJECT, check=False).returncode != 0:
+    if not made_by(recorder, "object-create") and \
+            recorder.openstack("object", "show", container, OBJECT, check=False).returncode != 0:
         recorder.openstack("object", "create", container, OBJECT)
     return OBJECT
