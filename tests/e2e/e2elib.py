@@ -54,6 +54,7 @@ class Env:
             if m:
                 env[m.group(1)] = m.group(2).replace("$PATH", os.environ.get("PATH", ""))
         env["PYTHONWARNINGS"] = "ignore"
+        env["CLIFF_MAX_TERM_WIDTH"] = "110"   # the CLI's tables fit the pages (cliff wraps them)
         env.pop("PYTHONPATH", None)
         if client_log is not None:
             env["PYTHONPATH"] = str(HERE / "clientlog")
