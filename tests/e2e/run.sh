@@ -36,13 +36,20 @@ export LAB=${LAB:-$REPO/.lab}
 # so tracer keeps connections open on both sides; 0 = one request per connection
 export UWSGI_KEEPALIVE=${UWSGI_KEEPALIVE:-1}
 
+TRACER_PORTS="15000 19292 18080 18779 18799"   # tests/e2e/tracer-lab.toml
+listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+for p in $TRACER_PORTS; do
+  listening "$p" && die "port $p (tests/e2e/tracer-lab.toml) is already in use: $(ss -Hltnp "sport = :$p" 2>/dev/null | grep -o 'users:.*')"
+done
+
 E2E_TMP=$(mktemp -d "${TMPDIR:-/tmp}/tracer-e2e.XXXXXX")
 export E2E_TMP TRACER_BIN
 export TRACER_E2E_CONFIG=$REPO/$E2E/tracer-lab.toml
 export TRACER_E2E_DB=sqlite://$E2E_TMP/e2e.db
 TRACER_PID=
-TRACER_PORTS="15000 19292 18080 18779 18799"
+PYTEST_PID=
 
+# shellcheck disable=SC2329  # called from the EXIT trap
 stop_tracer() {
   [ -n "$TRACER_PID" ] && kill -0 "$TRACER_PID" 2>/dev/null || return 0
   kill -TERM "$TRACER_PID"
@@ -52,9 +59,13 @@ stop_tracer() {
   wait "$TRACER_PID" 2>/dev/null || say "tracer serve exited with status $?"
   TRACER_PID=
 }
+# shellcheck disable=SC2329  # the EXIT trap
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
+  if [ -n "$PYTEST_PID" ] && kill -0 "$PYTEST_PID" 2>/dev/null; then
+    kill -TERM "$PYTEST_PID"; wait "$PYTEST_PID" 2>/dev/null || true
+  fi
   stop_tracer
   tests/lab/lab.sh stop > "$E2E_TMP/lab-stop.log" 2>&1 || { say "lab stop:"; cat "$E2E_TMP/lab-stop.log"; }
   if [ "$rc" -ne 0 ] || [ -n "${E2E_KEEP:-}" ]; then
@@ -69,10 +80,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-for p in $TRACER_PORTS; do
-  listening "$p" && die "port $p (tests/e2e/tracer-lab.toml) is already in use: $(ss -Hltnp "sport = :$p" 2>/dev/null | grep -o 'users:.*')"
-done
 
 say "tracer: $TRACER_BIN ($("$TRACER_BIN" --version))"
 say "python tools (.venv) and the lab's venvs, in parallel"
@@ -98,9 +105,12 @@ say "lab: fresh setup and start, every URL on tracer's listeners"
 tests/lab/lab.sh up
 
 say "pytest"
-set +e
-"$REPO/.venv/bin/python" -m pytest "$E2E" -v "$@"
-rc=$?
-set -e
+# in the background so that a signal to this script is handled at once (bash
+# runs traps only between foreground commands); the trap stops pytest too
+"$REPO/.venv/bin/python" -m pytest "$E2E" -v "$@" &
+PYTEST_PID=$!
+rc=0
+wait "$PYTEST_PID" || rc=$?
+PYTEST_PID=
 [ $rc = 5 ] && die "pytest ran no test"
 exit $rc
