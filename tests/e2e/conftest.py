@@ -18,7 +18,8 @@ OBJECT = "hello.txt"
 def pytest_collection_modifyitems(config, items):
     if ENV is None:
         for item in items:
-            item.add_marker(pytest.mark.skip(reason=SKIP_REASON))
+            if item.module.__name__ == "test_flows":   # test_checks.py needs no lab
+                item.add_marker(pytest.mark.skip(reason=SKIP_REASON))
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import collections
 import dataclasses
+import hashlib
 import json
 import os
 import re
@@ -295,6 +296,16 @@ class Flow:
     client: list             # the witness's records
     access: dict             # service -> [(method, path, status)]
 
+    @classmethod
+    def load(cls, facts: dict, pages: Path) -> "Flow":
+        """A flow from what Recorder.record gathered (or saved) and its pages."""
+        return cls(facts["name"], facts["argv"], facts["returncode"], facts["stdout"], facts["stderr"],
+                   facts["exchanges"],
+                   parse_body_md((pages / "body.md").read_text()),
+                   parse_diagram((pages / "diagram.md").read_text()),
+                   (pages / "log.md").read_text(), (pages / "index.md").read_text(), pages,
+                   facts["client"], {s: [tuple(c) for c in calls] for s, calls in facts["access"].items()})
+
     # -- presentation for failure messages
     def calls(self) -> str:
         rows = []
@@ -377,11 +388,12 @@ class Recorder:
         client = []
         if client_log.exists():
             client = [json.loads(line) for line in client_log.read_text().splitlines() if line.strip()]
-        flow = Flow(name, argv, p.returncode, p.stdout, p.stderr, exchanges,
-                    parse_body_md((pages / "body.md").read_text()),
-                    parse_diagram((pages / "diagram.md").read_text()),
-                    (pages / "log.md").read_text(), (pages / "index.md").read_text(),
-                    pages, client, access)
+        facts = {"name": name, "argv": argv, "returncode": p.returncode, "stdout": p.stdout,
+                 "stderr": p.stderr, "exchanges": exchanges, "client": client, "access": access}
+        # everything the checks read, beside the pages (tests/e2e/data holds one such flow)
+        (self.env.tmp / "record").mkdir(exist_ok=True)
+        (self.env.tmp / "record" / f"{name}.json").write_text(json.dumps(facts))
+        flow = Flow.load(facts, pages)
         self.flows[name] = flow
         return flow
 
@@ -493,6 +505,11 @@ def check_pages_show_what_was_stored(flow: Flow) -> None:
                    f"{where}: X-Requestshook-Request-Id", x["request_id"],
                    header(side["headers"], "X-Requestshook-Request-Id"))
         body = side["body"]
+        if not body["truncated"]:
+            data = body_bytes(body)
+            flow.check((len(data), hashlib.sha256(data).hexdigest()) == (body["size"], body["sha256"]),
+                       f"{where}: the stored body's size and sha256 are those of its bytes",
+                       (body["size"], body["sha256"]), (len(data), hashlib.sha256(data).hexdigest()))
         if body["size"] == 0:
             flow.check(s.body_text.strip() == "none", f"{where}: empty body", "none", s.body_text[:200])
             continue
