@@ -356,7 +356,6 @@ class Recorder:
         self.access = AccessLogs(env.lab)
         self.work = work
         self.flows: dict[str, Flow] = {}
-        self.titles: dict[str, str] = {}
 
     def openstack(self, *args, check=True) -> subprocess.CompletedProcess:
         """An openstack command outside any flow (set-up, not recorded in a flow)."""
@@ -365,12 +364,11 @@ class Recorder:
     def record(self, name: str, argv: list, title: str | None = None) -> Flow:
         if name in self.flows:
             return self.flows[name]
-        self.titles[name] = title or " ".join(argv)
         client_log = self.env.tmp / "client" / f"{name}.jsonl"
         client_log.parent.mkdir(parents=True, exist_ok=True)
         client_log.unlink(missing_ok=True)
         marks = self.access.mark()
-        p = run(self.tracer.argv("record", name, "--title", self.titles[name], "--", *argv),
+        p = run(self.tracer.argv("record", name, "--title", title or " ".join(argv), "--", *argv),
                 env=self.env.client_env(client_log), cwd=self.work, check=False)
         self.access.settle()
         access = self.access.since(marks)
