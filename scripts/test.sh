@@ -22,4 +22,10 @@ step "cargo test (unit and integration: real sockets, real SQLite, mkdocs, Chrom
 # The page checks must not be skipped here: CI=true makes a missing tool a failure.
 CI=true cargo test --locked --all-targets 2>&1 | tee target/cargo-test.log
 
+if [ -z "${SKIP_E2E:-}" ]; then
+    step "end to end: real keystone/glance/swift/trove (tests/lab) behind tracer, the real openstack CLI"
+    # the debug binary cargo test just built; the lab installs itself into .lab (cached)
+    TRACER_BIN="$PWD/target/debug/tracer" tests/e2e/run.sh
+fi
+
 step "done"

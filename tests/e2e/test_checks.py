@@ -1,0 +1,93 @@
+"""Self-test of the end-to-end checks, on one real recorded flow
+(tests/e2e/data/object-create): unchanged it passes every check; each altered
+copy below must fail, with a message naming what is wrong. Needs neither the
+lab nor tracer."""
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+import e2elib
+
+DATA = Path(__file__).resolve().parent / "data" / "object-create"
+FACTS = json.loads((DATA / "facts.json").read_text())
+
+
+def flow(facts=None):
+    return e2elib.Flow.load(copy.deepcopy(facts or FACTS), DATA)
+
+
+def test_the_recorded_flow_passes():
+    e2elib.check_all(flow())
+
+
+def _xs(f, method, path_end):
+    return next(x for x in f.exchanges if x["method"] == method and x["target"].endswith(path_end))
+
+
+def caller_wrong_in_list(f):
+    _xs(f, "GET", "/v3/auth/tokens")["caller"] = "openstack"
+
+
+def exchange_lost(f):
+    f.exchanges.remove(_xs(f, "GET", "/v3/auth/tokens"))
+
+
+def request_body_altered(f):
+    _xs(f, "PUT", "/hello.txt")["full"]["request"]["body"]["sha256"] = "0" * 64
+
+
+def a_call_bypassed_tracer(f):
+    f.access["keystone"].append(("GET", "/v3/auth/tokens", 200))
+
+
+def status_differs_from_the_service(f):
+    f.access["swift-proxy-server"] = [("PUT", p, 202) for (_, p, _) in f.access["swift-proxy-server"]]
+
+
+def page_caller_wrong(f):
+    next(s for s in f.sections if s.side == "req" and s.path.endswith("/v3/auth/tokens") and s.caller != "openstack").caller = "openstack"
+
+
+def header_case_changed(f):
+    hs = _xs(f, "PUT", "/hello.txt")["full"]["response"]["headers"]
+    hs[0] = [hs[0][0].lower(), hs[0][1]]
+
+
+def page_json_keys_reordered(f):
+    def rev(v):
+        if isinstance(v, dict):
+            return {k: rev(v[k]) for k in reversed(list(v))}
+        return [rev(i) for i in v] if isinstance(v, list) else v
+    s = next(s for s in f.sections if s.side == "resp" and s.body_text.lstrip().startswith("{"))
+    s.body_text = json.dumps(rev(json.loads(s.body_text)), indent=2)
+
+
+def page_nesting_broken(f):
+    # the validation's answer printed after the PUT's answer
+    i = next(i for i, s in enumerate(f.sections) if s.side == "resp" and s.status == 200 and s.path == "/v3/auth/tokens")
+    f.sections[i], f.sections[i + 1] = f.sections[i + 1], f.sections[i]
+    f.sections[i].n, f.sections[i + 1].n = f.sections[i + 1].n, f.sections[i].n
+
+
+def stamp_missing(f):
+    _xs(f, "GET", "/v3")["full"]["request"]["headers"].pop()
+
+
+def cli_got_other_bytes(f):
+    c = f.client[-1]
+    c["response_body"] = {"size": 3, "sha256": "x", "b64": "YWJj"}
+
+
+@pytest.mark.parametrize("alter", [
+    caller_wrong_in_list, exchange_lost, request_body_altered, a_call_bypassed_tracer,
+    status_differs_from_the_service, page_caller_wrong, header_case_changed, page_json_keys_reordered,
+    page_nesting_broken, stamp_missing, cli_got_other_bytes,
+], ids=lambda f: f.__name__)
+def test_an_altered_flow_fails(alter):
+    f = flow()
+    alter(f)
+    with pytest.raises(AssertionError) as e:
+        e2elib.check_all(f)
+    assert str(e.value).startswith("[object-create] "), str(e.value)[:300]
