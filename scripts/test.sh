@@ -20,7 +20,7 @@ eval "$(bash scripts/setup-postgres.sh)"
 
 step "cargo test (unit and integration: real sockets, real SQLite, mkdocs, Chromium)"
 # The page checks must not be skipped here: CI=true makes a missing tool a failure.
-CI=true cargo test --locked --all-targets 2>&1 | tee target/cargo-test.log
+CI=true cargo test --locked --all-targets
 
 if [ -z "${SKIP_E2E:-}" ]; then
     step "end to end: real keystone/glance/swift/trove (tests/lab) behind tracer, the real openstack CLI"
