@@ -59,20 +59,34 @@ pub async fn open(url: &str) -> Result<SqliteStore> {
         .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(BUSY_TIMEOUT)
         .foreign_keys(true);
-    let pool = SqlitePoolOptions::new()
-        .max_connections(4)
-        .connect_with(options)
-        .await
-        .map_err(|e| open_err(e.to_string()))?;
-    // Two processes opening a fresh file at once can race on the first
-    // migration; the loser succeeds on a second look.
-    if let Err(first) = MIGRATOR.run(&pool).await {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        MIGRATOR.run(&pool).await.map_err(|e| {
-            open_err(format!(
-                "cannot prepare the schema: {e} (first try: {first})"
-            ))
-        })?;
+    // Several processes (the daemon, `tracer flow start`, a second daemon)
+    // may open a fresh file at once: switching it to WAL and the first
+    // migration take locks the others see as "database is locked" before
+    // any busy handler applies. Those are retried, bounded; other errors are not.
+    let deadline = tokio::time::Instant::now() + OPEN_RETRY_FOR;
+    loop {
+        let attempt = async {
+            let pool = SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(options.clone())
+                .await?;
+            MIGRATOR.run(&pool).await?;
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(pool)
+        };
+        match attempt.await {
+            Ok(pool) => return Ok(SqlStore::new(pool)),
+            Err(e) if is_busy(&*e) && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => return Err(open_err(e.to_string())),
+        }
     }
-    Ok(SqlStore::new(pool))
+}
+
+/// How long opening keeps retrying while another process holds the file's lock.
+const OPEN_RETRY_FOR: Duration = Duration::from_secs(15);
+
+fn is_busy(e: &(dyn std::error::Error + 'static)) -> bool {
+    let text = e.to_string();
+    text.contains("database is locked") || text.contains("(code: 5)") || text.contains("(code: 6)")
 }
