@@ -86,7 +86,13 @@ pub async fn open(url: &str) -> Result<SqliteStore> {
 /// How long opening keeps retrying while another process holds the file's lock.
 const OPEN_RETRY_FOR: Duration = Duration::from_secs(15);
 
+/// Locked by another process, or beaten to the first migration by another
+/// process (sqlx's SQLite migrator takes no lock: the loser sees the tables
+/// the winner just committed, and on the next look the migration as applied).
 fn is_busy(e: &(dyn std::error::Error + 'static)) -> bool {
     let text = e.to_string();
-    text.contains("database is locked") || text.contains("(code: 5)") || text.contains("(code: 6)")
+    text.contains("database is locked")
+        || text.contains("(code: 5)")
+        || text.contains("(code: 6)")
+        || text.contains("already exists")
 }
