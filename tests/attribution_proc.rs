@@ -116,9 +116,16 @@ fn a_socket_shared_by_a_shell_and_its_child_goes_to_the_one_in_the_table() {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        // The child has exec'd `sleep`: until then it is a copy of the shell,
+        // named swift-proxy-server too, and the newest holder.
         let sleeping = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-            .map(|c| !c.trim().is_empty())
-            .unwrap_or(true);
+            .unwrap_or_default()
+            .split_whitespace()
+            .any(|c| {
+                std::fs::read(format!("/proc/{c}/cmdline"))
+                    .unwrap_or_default()
+                    .starts_with(b"sleep")
+            });
         if cmd.starts_with(b"swift-proxy-server") && sleeping {
             break;
         }

@@ -16,6 +16,7 @@
 
 mod process;
 mod rules;
+mod sockdiag;
 mod tokens;
 
 pub use rules::{Rules, DEFAULT_PLACEHOLDERS, DEFAULT_SERVICE_USERS};
