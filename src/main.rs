@@ -1,9 +1,5 @@
 use clap::Parser;
 
-// The proxy allocates small, short-lived pieces for every exchange on two
-// threads at once: mimalloc is markedly faster than glibc's malloc at that.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {

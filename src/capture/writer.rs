@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 /// Most exchanges written in one transaction.
-const BATCH: usize = 256;
+const BATCH: usize = 2048;
 
 // Nearly every message is an exchange: boxing it would add an allocation
 // per exchange to spare the rare barrier some bytes.

@@ -18,7 +18,7 @@ use sqlx::{
 
 /// Rows per multi-row INSERT: 28 binds each stays far below SQLite's 32766
 /// and PostgreSQL's 65535 bind limits while cutting statement round trips.
-const ROWS_PER_INSERT: usize = 64;
+const ROWS_PER_INSERT: usize = 256;
 /// Kept body bytes per INSERT: a batch of large bodies goes in several
 /// statements of one transaction rather than in one huge message.
 const BYTES_PER_INSERT: usize = 16 << 20;
