@@ -95,6 +95,15 @@ pub(crate) mod tests {
     use crate::model::{BodyRecord, CallerSource};
 
     /// A minimal exchange for tests across the render modules.
+    /// A body whose whole text is kept.
+    pub(crate) fn body(s: &str) -> crate::model::BodyRecord {
+        crate::model::BodyRecord {
+            kept: s.as_bytes().to_vec(),
+            size: s.len() as u64,
+            sha256: String::new(),
+        }
+    }
+
     pub(crate) fn exchange(
         caller: &str,
         service: &str,

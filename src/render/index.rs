@@ -199,16 +199,8 @@ fn strip_ansi(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{BodyRecord, HeaderField};
-    use crate::render::events::tests::exchange;
-
-    fn body(s: &str) -> BodyRecord {
-        BodyRecord {
-            kept: s.as_bytes().to_vec(),
-            size: s.len() as u64,
-            sha256: String::new(),
-        }
-    }
+    use crate::model::HeaderField;
+    use crate::render::events::tests::{body, exchange};
 
     fn flow(command: Option<RecordedCommand>) -> Flow {
         Flow {

@@ -244,16 +244,11 @@ pub fn for_flow(exchanges: &[Exchange]) -> Placeholders {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::BodyRecord;
-    use crate::render::events::{events, tests::exchange};
 
-    fn body(s: &str) -> BodyRecord {
-        BodyRecord {
-            kept: s.as_bytes().to_vec(),
-            size: s.len() as u64,
-            sha256: String::new(),
-        }
-    }
+    use crate::render::events::{
+        events,
+        tests::{body, exchange},
+    };
 
     const IMAGE: &str = "a42bfade-78ec-4c95-b7b4-272ba265072c";
     const PROJECT: &str = "de5af600557d44d0996e667499376dbb";

@@ -116,16 +116,8 @@ fn failure_note(event: &Event<'_>) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{BodyRecord, HeaderField};
-    use crate::render::events::tests::exchange;
-
-    fn body(s: &str) -> BodyRecord {
-        BodyRecord {
-            kept: s.as_bytes().to_vec(),
-            size: s.len() as u64,
-            sha256: String::new(),
-        }
-    }
+    use crate::model::HeaderField;
+    use crate::render::events::tests::{body, exchange};
 
     #[test]
     fn request_and_response_sections_in_seed_shape() {
