@@ -3,7 +3,7 @@
 //! The data path, one module per stage (see docs/LIFECYCLE.md):
 //! listener → [`proxy`] → [`capture`] (tee + queue) → [`store`];
 //! [`store`] → [`render`] (pure) → [`export`] / [`web`].
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
 pub mod attribution;

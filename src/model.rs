@@ -134,7 +134,8 @@ impl fmt::Display for CallerSource {
 pub struct Exchange {
     /// Database row id; 0 until the exchange is stored.
     pub id: i64,
-    /// The exchange's own identity (UUIDv4, simple form), unique across daemons.
+    /// The exchange's own identity (UUIDv7, simple form): unique across
+    /// daemons and time-ordered, so inserts append to its index.
     pub uuid: String,
     /// `X-Requestshook-Request-Id` as forwarded.
     pub request_id: String,

@@ -15,6 +15,8 @@ use tokio::task::JoinHandle;
 
 /// Most exchanges written in one transaction.
 const BATCH: usize = 2048;
+/// How long the first exchange of a batch waits for others.
+const LINGER: Duration = Duration::from_millis(10);
 
 // Nearly every message is an exchange: boxing it would add an allocation
 // per exchange to spare the rare barrier some bytes.
@@ -46,28 +48,55 @@ struct Counters {
 /// Exchanges whose response has reached the client but which are not queued
 /// yet (the body may still be streaming): `flush` waits for those answered
 /// before it began, so a `flow stop` right after a command exits misses none.
+///
+/// Two counters of open tickets, and an epoch whose parity says which one a
+/// new ticket counts in. A flush flips the epoch and waits for the other
+/// counter to drain: a ticket costs two atomic adds, not a shared lock.
+/// Flushes take turns, so the counter one waits on gets no new tickets.
 #[derive(Default)]
 struct Answered {
-    open: std::sync::Mutex<std::collections::BTreeSet<u64>>,
-    next: AtomicU64,
-    changed: tokio::sync::Notify,
+    epoch: AtomicU64,
+    open: [AtomicU64; 2],
+    /// Flushes waiting for a counter to drain: only then is draining announced.
+    waiting: AtomicU64,
+    drained: tokio::sync::Notify,
+    flush_turn: tokio::sync::Mutex<()>,
+}
+
+/// Counts a flush as waiting for as long as it lives (also when the flush
+/// times out and is dropped mid-wait).
+struct Waiting<'a>(&'a AtomicU64);
+
+impl<'a> Waiting<'a> {
+    fn start(count: &'a AtomicU64) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        Self(count)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// Held from the moment a response starts going to the client until the
 /// exchange is queued (or dropped by the ignore rules).
 pub struct AnswerTicket {
-    id: u64,
+    slot: usize,
     answered: Arc<Answered>,
 }
 
 impl Drop for AnswerTicket {
     fn drop(&mut self) {
-        self.answered
-            .open
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&self.id);
-        self.answered.changed.notify_waiters();
+        let a = &self.answered;
+        // SeqCst pairs with `flush`: either it sees this decrement, or this
+        // sees it waiting.
+        if a.open[self.slot].fetch_sub(1, Ordering::SeqCst) == 1
+            && a.waiting.load(Ordering::SeqCst) > 0
+        {
+            a.drained.notify_waiters();
+        }
     }
 }
 
@@ -158,14 +187,10 @@ impl CaptureQueue {
 
     /// Marks an exchange as answered: its response is going to the client.
     pub fn answered(&self) -> AnswerTicket {
-        let id = self.answered.next.fetch_add(1, Ordering::AcqRel);
-        self.answered
-            .open
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(id);
+        let slot = (self.answered.epoch.load(Ordering::SeqCst) & 1) as usize;
+        self.answered.open[slot].fetch_add(1, Ordering::SeqCst);
         AnswerTicket {
-            id,
+            slot,
             answered: self.answered.clone(),
         }
     }
@@ -173,23 +198,21 @@ impl CaptureQueue {
     /// Waits until every exchange answered or queued before this call is in
     /// the database. False if that did not happen within `timeout`.
     pub async fn flush(&self, timeout: Duration) -> bool {
-        let horizon = self.answered.next.load(Ordering::Acquire);
+        let a = &self.answered;
         let (done_tx, done_rx) = oneshot::channel();
         let wait = async {
-            // Answered before the horizon and not queued yet: wait for them.
-            loop {
-                let changed = self.answered.changed.notified();
-                let oldest = self
-                    .answered
-                    .open
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .first()
-                    .copied();
-                if oldest.is_none_or(|id| id >= horizon) {
-                    break;
+            let _turn = a.flush_turn.lock().await;
+            // Tickets from now on count in the other slot; wait for this one.
+            let slot = (a.epoch.fetch_add(1, Ordering::SeqCst) & 1) as usize;
+            {
+                let _waiting = Waiting::start(&a.waiting);
+                loop {
+                    let drained = a.drained.notified();
+                    if a.open[slot].load(Ordering::SeqCst) == 0 {
+                        break;
+                    }
+                    drained.await;
                 }
-                changed.await;
             }
             self.tx.send(Message::Barrier(done_tx)).await.is_ok() && done_rx.await.is_ok()
         };
@@ -214,6 +237,16 @@ async fn run_writer(store: SharedStore, mut rx: mpsc::Receiver<Message>, counter
     loop {
         if rx.recv_many(&mut buf, BATCH).await == 0 {
             break; // every sender is gone and the queue is drained
+        }
+        // Let a batch gather before writing it, unless someone waits on a
+        // barrier: fewer, larger transactions, and while the writer sleeps
+        // the proxy queues exchanges without waking it for each one.
+        if buf.len() < BATCH && !buf.iter().any(|m| matches!(m, Message::Barrier(_))) {
+            tokio::time::sleep(LINGER).await;
+            let room = BATCH - buf.len();
+            if room > 0 && !rx.is_empty() {
+                rx.recv_many(&mut buf, room).await;
+            }
         }
         for msg in buf.drain(..) {
             match msg {
@@ -427,6 +460,39 @@ mod tests {
         drop(ticket);
         assert!(flushing.await.unwrap());
         assert_eq!(*store.stored.lock().unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn flushes_in_turn_each_wait_for_their_own_answers() {
+        let store = Arc::new(SlowStore::default());
+        store.gate.add_permits(1000);
+        let (queue, _writer) = CaptureQueue::spawn(store.clone(), 1000, u64::MAX);
+        let flush = |q: &CaptureQueue| {
+            let q = q.clone();
+            tokio::spawn(async move { q.flush(Duration::from_secs(5)).await })
+        };
+        let first = queue.answered();
+        let flush_1 = flush(&queue);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let second = queue.answered();
+        let flush_2 = flush(&queue);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!flush_1.is_finished() && !flush_2.is_finished());
+        drop(first);
+        assert!(flush_1.await.unwrap());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(
+            !flush_2.is_finished(),
+            "the second flush waits for the second answer"
+        );
+        drop(second);
+        assert!(flush_2.await.unwrap());
+        // A flush that gives up leaves nothing behind: the next one is quick.
+        let stuck = queue.answered();
+        assert!(!queue.flush(Duration::from_millis(30)).await);
+        drop(stuck);
+        assert!(queue.flush(Duration::from_secs(5)).await);
+        assert_eq!(queue.answered.waiting.load(Ordering::SeqCst), 0);
     }
 
     #[tokio::test]

@@ -18,6 +18,7 @@ use crate::attribution::{ConnectionCaller, Keep, RequestView};
 use bytes::Buf;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use tokio::task::JoinHandle;
 
 type In = Reader<ReadHalf>;
@@ -40,25 +41,27 @@ impl UpstreamConn {
 
 struct Conn {
     peer: SocketAddr,
+    /// `peer` as text, for every exchange of the connection.
+    peer_text: String,
     local: SocketAddr,
     client_r: In,
     client_w: Out,
     upstream: Option<UpstreamConn>,
     caller_lookup: Option<JoinHandle<ConnectionCaller>>,
-    caller: Option<ConnectionCaller>,
+    caller: Option<Arc<ConnectionCaller>>,
 }
 
 impl Conn {
     /// The per-connection attribution facts, looked up once (started at accept).
-    async fn caller(&mut self) -> &ConnectionCaller {
+    async fn caller(&mut self) -> Arc<ConnectionCaller> {
         if self.caller.is_none() {
             let found = match self.caller_lookup.take() {
                 Some(lookup) => lookup.await.unwrap_or_default(),
                 None => ConnectionCaller::default(),
             };
-            self.caller = Some(found);
+            self.caller = Some(Arc::new(found));
         }
-        self.caller.get_or_insert_with(ConnectionCaller::default)
+        self.caller.get_or_insert_default().clone()
     }
 }
 
@@ -77,6 +80,7 @@ pub async fn handle(stream: Stream, peer: SocketAddr, local: SocketAddr, svc: &S
     let (r, w) = stream.split();
     let mut conn = Conn {
         peer,
+        peer_text: peer.to_string(),
         local,
         client_r: Reader::new(r),
         client_w: Writer::new(w),
@@ -176,7 +180,7 @@ async fn refuse_malformed(svc: &Service, conn: &mut Conn, err: HeadError) -> Nex
     let seq = svc.shared.clock.next();
     let mut rec = Record::new(
         &svc.name,
-        conn.peer.to_string(),
+        conn.peer_text.clone(),
         None,
         seq,
         svc.shared.max_body,
@@ -206,7 +210,7 @@ async fn serve_request(svc: &Service, conn: &mut Conn, head: RequestHead) -> Nex
     let shared = &svc.shared;
     let mut rec = Record::new(
         &svc.name,
-        conn.peer.to_string(),
+        conn.peer_text.clone(),
         Some(&head),
         shared.clock.next(),
         shared.max_body,
@@ -235,7 +239,7 @@ async fn serve_request(svc: &Service, conn: &mut Conn, head: RequestHead) -> Nex
 
     // Attribution may want a small body first (e.g. a token request names its user).
     let (peer, local) = (conn.peer, conn.local);
-    let caller_facts = conn.caller().await.clone();
+    let caller_facts = conn.caller().await;
     let view = RequestView {
         service: &svc.name,
         peer,

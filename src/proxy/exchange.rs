@@ -55,7 +55,8 @@ impl Record {
         Record {
             ex: Exchange {
                 id: 0,
-                uuid: uuid::Uuid::new_v4().simple().to_string(),
+                // Time-ordered, so the database appends to its uuid index.
+                uuid: uuid::Uuid::now_v7().simple().to_string(),
                 request_id: String::new(),
                 service: service.to_string(),
                 caller: "unknown".to_string(),

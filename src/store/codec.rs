@@ -26,7 +26,52 @@ pub fn headers_to_json(headers: &[HeaderField]) -> Value {
 }
 
 pub fn headers_to_text(headers: &[HeaderField]) -> String {
-    headers_to_json(headers).to_string()
+    let mut out = String::new();
+    write_headers_text(&mut out, headers);
+    out
+}
+
+/// Writes the same text as `headers_to_json(..).to_string()` into `out`
+/// (cleared first) without building JSON values: the writer does this twice
+/// per stored exchange.
+pub fn write_headers_text(out: &mut String, headers: &[HeaderField]) {
+    out.clear();
+    let mut bytes = std::mem::take(out).into_bytes();
+    bytes.push(b'[');
+    for (i, h) in headers.iter().enumerate() {
+        if i > 0 {
+            bytes.push(b',');
+        }
+        bytes.push(b'[');
+        write_json_str(&mut bytes, &h.name);
+        bytes.push(b',');
+        match std::str::from_utf8(&h.value) {
+            Ok(s) => write_json_str(&mut bytes, s),
+            Err(_) => {
+                bytes.extend_from_slice(br#"{"b64":""#);
+                bytes.extend_from_slice(B64.encode(&h.value).as_bytes());
+                bytes.extend_from_slice(br#""}"#);
+            }
+        }
+        bytes.push(b']');
+    }
+    bytes.push(b']');
+    // Only JSON text was written.
+    *out = String::from_utf8(bytes).unwrap_or_default();
+}
+
+fn write_json_str(out: &mut Vec<u8>, s: &str) {
+    // Header text rarely needs escaping: copy it straight when it does not.
+    if s.bytes()
+        .all(|b| b >= 0x20 && b != b'"' && b != b'\\' && b != 0x7f)
+    {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        // serde_json's escaping; writing to a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, s);
+    }
 }
 
 pub fn headers_from_text(text: &str) -> Result<Vec<HeaderField>, String> {
@@ -73,8 +118,10 @@ mod tests {
             HeaderField::new("x-dup", "2"),
             HeaderField::new("X-Latin1", vec![b'c', b'a', b'f', 0xe9]),
             HeaderField::new("X-Empty", ""),
+            HeaderField::new("X-Escapes", "a\"b\\c\td\u{7f}é"),
         ];
         let text = headers_to_text(&headers);
+        assert_eq!(text, headers_to_json(&headers).to_string());
         assert!(
             text.contains(r#"["X-Latin1",{"b64":"Y2Fm6Q=="}]"#),
             "{text}"

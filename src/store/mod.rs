@@ -11,6 +11,8 @@ pub mod codec;
 pub mod postgres;
 pub mod sql;
 pub mod sqlite;
+#[allow(unsafe_code)] // the one place: SQLite's C API, see the module docs
+mod sqlite_insert;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

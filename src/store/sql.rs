@@ -184,12 +184,92 @@ where
     }
 }
 
+/// How a backend writes a batch of exchanges, the one hot statement.
+pub trait Dialect: Database {
+    fn insert_exchanges(
+        pool: &Pool<Self>,
+        batch: &[Exchange],
+    ) -> impl std::future::Future<Output = Result<()>> + Send;
+}
+
+impl Dialect for sqlx::Sqlite {
+    async fn insert_exchanges(pool: &Pool<Self>, batch: &[Exchange]) -> Result<()> {
+        super::sqlite_insert::insert_exchanges(pool, batch).await
+    }
+}
+
+impl Dialect for sqlx::Postgres {
+    async fn insert_exchanges(pool: &Pool<Self>, batch: &[Exchange]) -> Result<()> {
+        insert_with_binds(pool, batch).await
+    }
+}
+
+/// Multi-row INSERTs with every value bound through sqlx.
+async fn insert_with_binds(pool: &Pool<sqlx::Postgres>, batch: &[Exchange]) -> Result<()> {
+    type DB = sqlx::Postgres;
+    let mut tx = pool.begin().await?;
+    for chunk in insert_chunks(batch) {
+        let mut qb = QueryBuilder::<DB>::new(INSERT_HEAD);
+        qb.push_values(chunk, |mut b, ex| {
+            b.push_bind(text(&ex.uuid))
+                .push_bind(text(&ex.request_id))
+                .push_bind(text(&ex.service))
+                .push_bind(text(&ex.caller))
+                .push_bind(ex.caller_source.as_str().to_string())
+                .push_bind(text(&ex.client_addr))
+                .push_bind(text(&ex.upstream_url))
+                .push_bind(text(&ex.method))
+                .push_bind(text(&ex.target))
+                .push_bind(text(&ex.request_version))
+                .push_bind(codec::headers_to_text(&ex.request_headers))
+                .push_bind(ex.request_body.kept.clone())
+                .push_bind(to_i64(ex.request_body.size))
+                .push_bind(text(&ex.request_body.sha256))
+                .push_bind(ex.status.map(i64::from))
+                .push_bind(opt_text(&ex.reason))
+                .push_bind(opt_text(&ex.response_version))
+                .push_bind(codec::headers_to_text(&ex.response_headers))
+                .push_bind(ex.response_body.kept.clone())
+                .push_bind(to_i64(ex.response_body.size))
+                .push_bind(text(&ex.response_body.sha256))
+                .push_bind(ex.request_seq)
+                .push_bind(ex.response_seq)
+                .push_bind(ex.started_at)
+                .push_bind(ex.response_at)
+                .push_bind(ex.finished_at)
+                .push_bind(opt_text(&ex.error))
+                .push_bind(ex.ignored);
+        });
+        qb.push(INSERT_TAIL);
+        qb.build().execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
 /// The statements one batch is written with: at most `ROWS_PER_INSERT` rows
 /// and (past its first row) `BYTES_PER_INSERT` kept body bytes each.
+///
+/// Every statement has a power-of-two number of rows: the driver caches
+/// prepared statements by their text, and a few sizes stay cached where
+/// every possible size would be parsed again and again (7,000 placeholders
+/// take a while to parse).
 fn insert_chunks(batch: &[Exchange]) -> Vec<&[Exchange]> {
-    chunks_by(batch, ROWS_PER_INSERT, BYTES_PER_INSERT, |ex| {
+    let bounded = chunks_by(batch, ROWS_PER_INSERT, BYTES_PER_INSERT, |ex| {
         ex.request_body.kept.len() + ex.response_body.kept.len()
-    })
+    });
+    bounded.into_iter().flat_map(power_of_two_runs).collect()
+}
+
+/// `items` cut into runs of decreasing powers of two (37 → 32, 4, 1).
+fn power_of_two_runs<T>(mut items: &[T]) -> Vec<&[T]> {
+    let mut runs = Vec::new();
+    while !items.is_empty() {
+        let (run, rest) = items.split_at(1 << items.len().ilog2());
+        runs.push(run);
+        items = rest;
+    }
+    runs
 }
 
 /// Consecutive runs of at most `rows` items and `bytes` total `size` (a
@@ -339,7 +419,7 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
 #[async_trait::async_trait]
 impl<DB> Store for SqlStore<DB>
 where
-    DB: Database,
+    DB: Dialect,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     DB::Arguments: IntoArguments<DB>,
     for<'q> String: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
@@ -355,44 +435,7 @@ where
         if batch.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin().await?;
-        for chunk in insert_chunks(batch) {
-            let mut qb = QueryBuilder::<DB>::new(INSERT_HEAD);
-            qb.push_values(chunk, |mut b, ex| {
-                b.push_bind(text(&ex.uuid))
-                    .push_bind(text(&ex.request_id))
-                    .push_bind(text(&ex.service))
-                    .push_bind(text(&ex.caller))
-                    .push_bind(ex.caller_source.as_str().to_string())
-                    .push_bind(text(&ex.client_addr))
-                    .push_bind(text(&ex.upstream_url))
-                    .push_bind(text(&ex.method))
-                    .push_bind(text(&ex.target))
-                    .push_bind(text(&ex.request_version))
-                    .push_bind(codec::headers_to_text(&ex.request_headers))
-                    .push_bind(ex.request_body.kept.clone())
-                    .push_bind(to_i64(ex.request_body.size))
-                    .push_bind(text(&ex.request_body.sha256))
-                    .push_bind(ex.status.map(i64::from))
-                    .push_bind(opt_text(&ex.reason))
-                    .push_bind(opt_text(&ex.response_version))
-                    .push_bind(codec::headers_to_text(&ex.response_headers))
-                    .push_bind(ex.response_body.kept.clone())
-                    .push_bind(to_i64(ex.response_body.size))
-                    .push_bind(text(&ex.response_body.sha256))
-                    .push_bind(ex.request_seq)
-                    .push_bind(ex.response_seq)
-                    .push_bind(ex.started_at)
-                    .push_bind(ex.response_at)
-                    .push_bind(ex.finished_at)
-                    .push_bind(opt_text(&ex.error))
-                    .push_bind(ex.ignored);
-            });
-            qb.push(INSERT_TAIL);
-            qb.build().execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        DB::insert_exchanges(&self.pool, batch).await
     }
 
     async fn record_loss(&self, loss: Loss) -> Result<()> {
@@ -592,6 +635,20 @@ mod tests {
             .iter()
             .map(|c| c.len())
             .collect()
+    }
+
+    #[test]
+    fn insert_statements_have_power_of_two_rows() {
+        let sizes = |n: usize| -> Vec<usize> {
+            power_of_two_runs(&vec![0u8; n])
+                .iter()
+                .map(|r| r.len())
+                .collect()
+        };
+        assert_eq!(sizes(37), [32, 4, 1]);
+        assert_eq!(sizes(256), [256]);
+        assert_eq!(sizes(255), [128, 64, 32, 16, 8, 4, 2, 1]);
+        assert!(sizes(0).is_empty());
     }
 
     #[test]

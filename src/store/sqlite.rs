@@ -13,7 +13,7 @@ use std::time::Duration;
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// How long a statement waits for another process's write lock.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub type SqliteStore = SqlStore<Sqlite>;
 
@@ -58,7 +58,10 @@ pub async fn open(url: &str) -> Result<SqliteStore> {
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(BUSY_TIMEOUT)
-        .foreign_keys(true);
+        .foreign_keys(true)
+        // A multi-row INSERT inside a transaction keeps a statement journal:
+        // in memory it costs no file writes.
+        .pragma("temp_store", "memory");
     // Several processes (the daemon, `tracer flow start`, a second daemon)
     // may open a fresh file at once: switching it to WAL and the first
     // migration take locks the others see as "database is locked" before
@@ -86,13 +89,15 @@ pub async fn open(url: &str) -> Result<SqliteStore> {
 /// How long opening keeps retrying while another process holds the file's lock.
 const OPEN_RETRY_FOR: Duration = Duration::from_secs(15);
 
-/// Locked by another process, or beaten to the first migration by another
-/// process (sqlx's SQLite migrator takes no lock: the loser sees the tables
-/// the winner just committed, and on the next look the migration as applied).
+/// Locked by another process, or beaten to a migration by another process
+/// (sqlx's SQLite migrator takes no lock: the loser sees the tables the
+/// winner just committed, or fails to record the same version, and on the
+/// next look finds the migration applied).
 fn is_busy(e: &(dyn std::error::Error + 'static)) -> bool {
     let text = e.to_string();
     text.contains("database is locked")
         || text.contains("(code: 5)")
         || text.contains("(code: 6)")
         || text.contains("already exists")
+        || text.contains("UNIQUE constraint failed: _sqlx_migrations")
 }
