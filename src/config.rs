@@ -373,38 +373,63 @@ impl Upstream {
 
     /// The request target to send upstream for a target the client sent.
     pub fn join(&self, target: &str) -> String {
-        if self.prefix.is_empty() || !target.starts_with('/') {
-            target.to_string()
+        let mut path = String::with_capacity(self.prefix.len() + target.len());
+        path.push_str(self.prefix_for(target));
+        path.push_str(target);
+        path
+    }
+
+    /// What goes in front of `target` upstream: the URL's path prefix, for
+    /// origin-form targets.
+    pub fn prefix_for(&self, target: &str) -> &str {
+        if target.starts_with('/') {
+            &self.prefix
         } else {
-            format!("{}{}", self.prefix, target)
+            ""
         }
     }
 
     pub fn authority(&self) -> String {
+        let mut out = String::new();
+        self.write_authority(&mut out);
+        out
+    }
+
+    fn write_authority(&self, out: &mut String) {
+        use std::fmt::Write as _;
         let default = if self.scheme == Scheme::Https {
             443
         } else {
             80
         };
-        let host = if self.host.contains(':') {
-            format!("[{}]", self.host)
+        if self.host.contains(':') {
+            out.push('[');
+            out.push_str(&self.host);
+            out.push(']');
         } else {
-            self.host.clone()
-        };
-        if self.port == default {
-            host
-        } else {
-            format!("{host}:{}", self.port)
+            out.push_str(&self.host);
+        }
+        if self.port != default {
+            // Writing to a String cannot fail.
+            let _ = write!(out, ":{}", self.port);
         }
     }
 
+    /// The absolute URL a target is forwarded to (once per exchange).
     pub fn url_for(&self, target: &str) -> String {
         let scheme = if self.scheme == Scheme::Https {
-            "https"
+            "https://"
         } else {
-            "http"
+            "http://"
         };
-        format!("{scheme}://{}{}", self.authority(), self.join(target))
+        let mut url = String::with_capacity(
+            scheme.len() + self.host.len() + 8 + self.prefix.len() + target.len(),
+        );
+        url.push_str(scheme);
+        self.write_authority(&mut url);
+        url.push_str(self.prefix_for(target));
+        url.push_str(target);
+        url
     }
 }
 

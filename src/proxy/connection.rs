@@ -274,7 +274,8 @@ async fn serve_request(svc: &Service, conn: &mut Conn, head: RequestHead) -> Nex
     let mut forwarded_head = Vec::with_capacity(head.raw_header_lines.len() + 256);
     forwarded_head.extend_from_slice(head.method.as_bytes());
     forwarded_head.push(b' ');
-    forwarded_head.extend_from_slice(upstream.join(&head.target).as_bytes());
+    forwarded_head.extend_from_slice(upstream.prefix_for(&head.target).as_bytes());
+    forwarded_head.extend_from_slice(head.target.as_bytes());
     forwarded_head.extend_from_slice(if head.version == 0 {
         b" HTTP/1.0\r\n"
     } else {

@@ -43,7 +43,11 @@ pub struct ResponseHead {
 }
 
 pub fn version_str(minor: u8) -> String {
-    format!("HTTP/1.{minor}")
+    match minor {
+        0 => "HTTP/1.0".to_string(),
+        1 => "HTTP/1.1".to_string(),
+        _ => format!("HTTP/1.{minor}"),
+    }
 }
 
 /// Length of the line break that ends a complete head of `len` bytes.
