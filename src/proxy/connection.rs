@@ -20,6 +20,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 type In = Reader<ReadHalf>;
 type Out = Writer<WriteHalf>;
@@ -49,6 +50,10 @@ struct Conn {
     upstream: Option<UpstreamConn>,
     caller_lookup: Option<JoinHandle<ConnectionCaller>>,
     caller: Option<Arc<ConnectionCaller>>,
+    /// This connection's own tokens under the daemon's: waiting on them takes
+    /// the connection's lock, not one all connections share.
+    shutdown: CancellationToken,
+    abort: CancellationToken,
 }
 
 impl Conn {
@@ -87,6 +92,8 @@ pub async fn handle(stream: Stream, peer: SocketAddr, local: SocketAddr, svc: &S
         upstream: None,
         caller_lookup: Some(caller_lookup),
         caller: None,
+        shutdown: shared.shutdown.child_token(),
+        abort: shared.abort.child_token(),
     };
     loop {
         let idle = conn.client_r.buf.is_empty();
@@ -94,7 +101,7 @@ pub async fn handle(stream: Stream, peer: SocketAddr, local: SocketAddr, svc: &S
             biased;
             head = read_request_head(&mut conn.client_r, shared.max_head) => head,
             _ = tokio::time::sleep(shared.idle_timeout), if idle => break,
-            _ = shared.shutdown.cancelled(), if idle => break,
+            _ = conn.shutdown.cancelled(), if idle => break,
         };
         let next = match head {
             Ok(None) => break,
@@ -390,6 +397,7 @@ async fn forward(
     method: &str,
 ) -> Forwarded {
     let shared = &svc.shared;
+    let abort = conn.abort.clone();
     let Conn {
         client_r,
         client_w,
@@ -505,7 +513,7 @@ async fn forward(
                     response_result = Some(r);
                     break false;
                 }
-                _ = shared.abort.cancelled() => break true,
+                _ = abort.cancelled() => break true,
             }
         };
         (request_result, response_result, aborted)

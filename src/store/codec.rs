@@ -36,41 +36,50 @@ pub fn headers_to_text(headers: &[HeaderField]) -> String {
 /// per stored exchange.
 pub fn write_headers_text(out: &mut String, headers: &[HeaderField]) {
     out.clear();
-    let mut bytes = std::mem::take(out).into_bytes();
-    bytes.push(b'[');
+    out.push('[');
     for (i, h) in headers.iter().enumerate() {
         if i > 0 {
-            bytes.push(b',');
+            out.push(',');
         }
-        bytes.push(b'[');
-        write_json_str(&mut bytes, &h.name);
-        bytes.push(b',');
+        out.push('[');
+        write_json_str(out, &h.name);
+        out.push(',');
         match std::str::from_utf8(&h.value) {
-            Ok(s) => write_json_str(&mut bytes, s),
+            Ok(s) => write_json_str(out, s),
             Err(_) => {
-                bytes.extend_from_slice(br#"{"b64":""#);
-                bytes.extend_from_slice(B64.encode(&h.value).as_bytes());
-                bytes.extend_from_slice(br#""}"#);
+                out.push_str(r#"{"b64":""#);
+                B64.encode_string(&h.value, out);
+                out.push_str(r#""}"#);
             }
         }
-        bytes.push(b']');
+        out.push(']');
     }
-    bytes.push(b']');
-    // Only JSON text was written.
-    *out = String::from_utf8(bytes).unwrap_or_default();
+    out.push(']');
 }
 
-fn write_json_str(out: &mut Vec<u8>, s: &str) {
+/// Bytes that JSON strings must escape: control characters, `"` and `\`.
+const fn needs_escape() -> [bool; 256] {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        table[b] = true;
+        b += 1;
+    }
+    table[b'"' as usize] = true;
+    table[b'\\' as usize] = true;
+    table
+}
+static NEEDS_ESCAPE: [bool; 256] = needs_escape();
+
+fn write_json_str(out: &mut String, s: &str) {
     // Header text rarely needs escaping: copy it straight when it does not.
-    if s.bytes()
-        .all(|b| b >= 0x20 && b != b'"' && b != b'\\' && b != 0x7f)
-    {
-        out.push(b'"');
-        out.extend_from_slice(s.as_bytes());
-        out.push(b'"');
+    if s.bytes().any(|b| NEEDS_ESCAPE[usize::from(b)]) {
+        // serde_json's escaping of a &str cannot fail.
+        out.push_str(&serde_json::to_string(s).unwrap_or_default());
     } else {
-        // serde_json's escaping; writing to a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut *out, s);
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
     }
 }
 
