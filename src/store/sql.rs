@@ -15,22 +15,24 @@ use crate::model::{
 use sqlx::{
     ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, QueryBuilder, Row, Type,
 };
+use std::borrow::Cow;
 
-/// Rows per multi-row INSERT: 28 binds each stays far below SQLite's 32766
-/// and PostgreSQL's 65535 bind limits while cutting statement round trips.
+/// Rows per multi-row INSERT (PostgreSQL; SQLite steps one prepared row
+/// statement, see `sqlite_insert.rs`): 28 binds each stays far below
+/// PostgreSQL's 65535 bind limit while cutting statement round trips.
 const ROWS_PER_INSERT: usize = 256;
 /// Kept body bytes per INSERT: a batch of large bodies goes in several
 /// statements of one transaction rather than in one huge message.
 const BYTES_PER_INSERT: usize = 16 << 20;
 
-const INSERT_HEAD: &str = "INSERT INTO exchanges (uuid, request_id, service, caller, \
+pub(super) const INSERT_HEAD: &str = "INSERT INTO exchanges (uuid, request_id, service, caller, \
     caller_source, client_addr, upstream_url, method, target, request_version, request_headers, \
     request_body, request_body_size, request_body_sha256, status, reason, response_version, \
     response_headers, response_body, response_body_size, response_body_sha256, request_seq, \
     response_seq, started_at, response_at, finished_at, error, ignored) ";
 
 /// A batch retried after a failed commit must not store anything twice.
-const INSERT_TAIL: &str = " ON CONFLICT (uuid) DO NOTHING";
+pub(super) const INSERT_TAIL: &str = " ON CONFLICT (uuid) DO NOTHING";
 
 const COLUMNS_HEAD: &str = "id, uuid, request_id, service, caller, caller_source, client_addr, \
     upstream_url, method, target, request_version, request_headers, request_body_size, \
@@ -293,20 +295,26 @@ fn chunks_by<T>(items: &[T], rows: usize, bytes: usize, size: impl Fn(&T) -> usi
 
 /// Text as stored: PostgreSQL refuses U+0000 in TEXT, which would fail a
 /// whole batch, so both backends store it as U+FFFD. (HTTP heads cannot
-/// carry NUL; this is for error messages and the like.)
-fn text(s: &str) -> String {
+/// carry NUL; this is for error messages and the like.) Rare, so copied
+/// only then.
+pub(super) fn stored_text(s: &str) -> Cow<'_, str> {
     if s.contains('\0') {
-        s.replace('\0', "\u{fffd}")
+        Cow::Owned(s.replace('\0', "\u{fffd}"))
     } else {
-        s.to_string()
+        Cow::Borrowed(s)
     }
+}
+
+/// [`stored_text`], owned for binding through sqlx.
+fn text(s: &str) -> String {
+    stored_text(s).into_owned()
 }
 
 fn opt_text(s: &Option<String>) -> Option<String> {
     s.as_deref().map(text)
 }
 
-fn to_i64(n: u64) -> i64 {
+pub(super) fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 

@@ -9,24 +9,25 @@
 //! pragmas and migrations, and nothing else touches it while the lock is
 //! held. The unsafe code is limited to this file: prepare, bind, step.
 
+use super::sql::{stored_text as text, to_i64, INSERT_HEAD, INSERT_TAIL};
 use super::sqlite::BUSY_TIMEOUT;
 use super::{codec, Result, StoreError};
 use crate::model::Exchange;
 use libsqlite3_sys as ffi;
 use sqlx::sqlite::LockedSqliteHandle;
 use sqlx::{Pool, Sqlite};
-use std::borrow::Cow;
-use std::ffi::{c_char, c_int, CStr};
+use std::ffi::{c_char, c_int, CStr, CString};
 use std::ptr::NonNull;
+use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
-const INSERT: &CStr = c"INSERT INTO exchanges (uuid, request_id, service, caller, caller_source, \
-    client_addr, upstream_url, method, target, request_version, request_headers, request_body, \
-    request_body_size, request_body_sha256, status, reason, response_version, response_headers, \
-    response_body, response_body_size, response_body_sha256, request_seq, response_seq, \
-    started_at, response_at, finished_at, error, ignored) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, \
-    ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28) ON CONFLICT (uuid) DO NOTHING";
+/// The shared column list (`sql::INSERT_HEAD`) with one row of numbered
+/// parameters, in the order `insert_row` binds them.
+static INSERT: LazyLock<CString> = LazyLock::new(|| {
+    let params: Vec<String> = (1..=28).map(|i| format!("?{i}")).collect();
+    let sql = format!("{INSERT_HEAD}VALUES ({}){INSERT_TAIL}", params.join(", "));
+    CString::new(sql).unwrap_or_default()
+});
 
 /// Stores `batch` in one transaction on one pooled connection.
 ///
@@ -214,7 +215,7 @@ impl Drop for Statement {
 }
 
 fn insert_rows(db: NonNull<ffi::sqlite3>, rows: &[Exchange]) -> Result<()> {
-    let mut stmt = Statement::prepare(db, INSERT)?;
+    let mut stmt = Statement::prepare(db, &INSERT)?;
     let (mut request_headers, mut response_headers) = (String::new(), String::new());
     for ex in rows {
         // Header lists as JSON, in buffers reused from row to row.
@@ -267,20 +268,6 @@ fn insert_row(
     stmt.opt_text(27, error.as_deref())?;
     stmt.int(28, i64::from(ex.ignored))?;
     stmt.run()
-}
-
-/// Text as stored: U+0000 becomes U+FFFD, as in `sql.rs` (PostgreSQL
-/// refuses NUL, and both backends store the same). Rare, so copied only then.
-fn text(s: &str) -> Cow<'_, str> {
-    if s.contains('\0') {
-        Cow::Owned(s.replace('\0', "\u{fffd}"))
-    } else {
-        Cow::Borrowed(s)
-    }
-}
-
-fn to_i64(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]
