@@ -9,13 +9,14 @@
 //! pragmas and migrations, and nothing else touches it while the lock is
 //! held. The unsafe code is limited to this file: prepare, bind, step.
 
-use super::sql::{stored_text as text, to_i64, INSERT_HEAD, INSERT_TAIL};
+use super::sql::{stored_text, to_i64, INSERT_HEAD, INSERT_TAIL};
 use super::sqlite::BUSY_TIMEOUT;
 use super::{codec, Result, StoreError};
 use crate::model::Exchange;
 use libsqlite3_sys as ffi;
 use sqlx::sqlite::LockedSqliteHandle;
 use sqlx::{Pool, Sqlite};
+use std::borrow::Cow;
 use std::ffi::{c_char, c_int, CStr, CString};
 use std::ptr::NonNull;
 use std::sync::LazyLock;
@@ -135,15 +136,23 @@ impl Statement {
     // so they must stay put until the statement is reset. `insert_row` binds
     // only values that outlive its own call to `run`, which resets.
 
+    /// Binds text as stored ([`stored_text`]): in place, or, in the rare
+    /// case where U+0000 had to be replaced, as a copy SQLite makes at once
+    /// (`SQLITE_TRANSIENT`), since the replaced text is gone after this call.
     fn text(&mut self, i: c_int, s: &str) -> Result<()> {
+        let stored = stored_text(s);
+        let lifetime = match stored {
+            Cow::Borrowed(_) => ffi::SQLITE_STATIC(),
+            Cow::Owned(_) => ffi::SQLITE_TRANSIENT(),
+        };
         // SAFETY: see above; the length is given, no NUL needed.
         let rc = unsafe {
             ffi::sqlite3_bind_text64(
                 self.stmt.as_ptr(),
                 i,
-                s.as_ptr().cast::<c_char>(),
-                s.len() as u64,
-                ffi::SQLITE_STATIC(),
+                stored.as_ptr().cast::<c_char>(),
+                stored.len() as u64,
+                lifetime,
                 ffi::SQLITE_UTF8 as u8,
             )
         };
@@ -226,46 +235,41 @@ fn insert_rows(db: NonNull<ffi::sqlite3>, rows: &[Exchange]) -> Result<()> {
     Ok(())
 }
 
-/// Binds and steps one row. Every value bound lives until `run` has reset
-/// the statement: borrowed from `ex`, or a local copy of text with U+0000.
+/// Binds and steps one row. Every value bound in place lives until `run`
+/// has reset the statement: it is borrowed from `ex` or from the caller.
 fn insert_row(
     stmt: &mut Statement,
     ex: &Exchange,
     request_headers: &str,
     response_headers: &str,
 ) -> Result<()> {
-    let (reason, response_version, error) = (
-        ex.reason.as_deref().map(text),
-        ex.response_version.as_deref().map(text),
-        ex.error.as_deref().map(text),
-    );
-    stmt.text(1, &text(&ex.uuid))?;
-    stmt.text(2, &text(&ex.request_id))?;
-    stmt.text(3, &text(&ex.service))?;
-    stmt.text(4, &text(&ex.caller))?;
+    stmt.text(1, &ex.uuid)?;
+    stmt.text(2, &ex.request_id)?;
+    stmt.text(3, &ex.service)?;
+    stmt.text(4, &ex.caller)?;
     stmt.text(5, ex.caller_source.as_str())?;
-    stmt.text(6, &text(&ex.client_addr))?;
-    stmt.text(7, &text(&ex.upstream_url))?;
-    stmt.text(8, &text(&ex.method))?;
-    stmt.text(9, &text(&ex.target))?;
-    stmt.text(10, &text(&ex.request_version))?;
+    stmt.text(6, &ex.client_addr)?;
+    stmt.text(7, &ex.upstream_url)?;
+    stmt.text(8, &ex.method)?;
+    stmt.text(9, &ex.target)?;
+    stmt.text(10, &ex.request_version)?;
     stmt.text(11, request_headers)?;
     stmt.blob(12, &ex.request_body.kept)?;
     stmt.int(13, to_i64(ex.request_body.size))?;
-    stmt.text(14, &text(&ex.request_body.sha256))?;
+    stmt.text(14, &ex.request_body.sha256)?;
     stmt.opt_int(15, ex.status.map(i64::from))?;
-    stmt.opt_text(16, reason.as_deref())?;
-    stmt.opt_text(17, response_version.as_deref())?;
+    stmt.opt_text(16, ex.reason.as_deref())?;
+    stmt.opt_text(17, ex.response_version.as_deref())?;
     stmt.text(18, response_headers)?;
     stmt.blob(19, &ex.response_body.kept)?;
     stmt.int(20, to_i64(ex.response_body.size))?;
-    stmt.text(21, &text(&ex.response_body.sha256))?;
+    stmt.text(21, &ex.response_body.sha256)?;
     stmt.int(22, ex.request_seq)?;
     stmt.opt_int(23, ex.response_seq)?;
     stmt.int(24, ex.started_at)?;
     stmt.opt_int(25, ex.response_at)?;
     stmt.int(26, ex.finished_at)?;
-    stmt.opt_text(27, error.as_deref())?;
+    stmt.opt_text(27, ex.error.as_deref())?;
     stmt.int(28, i64::from(ex.ignored))?;
     stmt.run()
 }
@@ -278,6 +282,31 @@ mod tests {
     use std::sync::atomic::{AtomicU32, Ordering};
     use std::sync::Arc;
     use std::time::Duration;
+
+    /// Text with U+0000 is stored with U+FFFD, each field its own: the
+    /// replaced copies must not be freed before the row is stepped (two
+    /// same-sized copies in a row would then share one allocation).
+    #[tokio::test]
+    async fn text_with_nul_is_stored_replaced_field_by_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = sqlite::open(&url).await.unwrap();
+        let mut ex = exchange("cli", "glance", "GET", "/v2/\0images", (1, Some(2)), None);
+        ex.uuid = "b".repeat(32);
+        ex.request_id = "req\0uest-one".into();
+        ex.service = "ser\0vice-two".into();
+        ex.method = "G\0T".into();
+        store.insert_exchanges(&[ex]).await.unwrap();
+        let stored = store
+            .list_exchanges(&ExchangeFilter::default())
+            .await
+            .unwrap();
+        let got = &stored[0];
+        assert_eq!(got.request_id, "req\u{fffd}uest-one");
+        assert_eq!(got.service, "ser\u{fffd}vice-two");
+        assert_eq!(got.method, "G\u{fffd}T");
+        assert_eq!(got.target, "/v2/\u{fffd}images");
+    }
 
     /// Another connection holds the write lock for a while: the insert waits
     /// for it without blocking the (single-threaded) runtime, then lands.
