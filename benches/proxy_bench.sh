@@ -269,6 +269,19 @@ status_kib() { # status_kib TARGET FIELD: sum of FIELD (kB) over the target's pr
     echo "$sum"
 }
 
+# CPU time (user + system, clock ticks) the target's processes have used so
+# far, every thread included: per request it is steadier than req/s on a
+# shared machine, since it does not depend on what else gets the cores.
+CLK_TCK=$(getconf CLK_TCK)
+cpu_ticks() {
+    local p sum=0 v
+    for p in $(server_pids "$(target_proc "$1")"); do
+        v=$(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || true)
+        sum=$((sum + ${v:-0}))
+    done
+    echo "$sum"
+}
+
 median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END {
     if (NR == 0) print "nan"; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 maxof() { printf '%s\n' "$@" | sort -g | tail -n 1; }
@@ -438,7 +451,7 @@ run_wrk() {
     W_ERR=$((r[err_connect] + r[err_read] + r[err_write] + r[err_status] + r[err_timeout]))
 }
 
-declare -A RPS=() P50=() P99=() RSS=() ERRS=() TRACER_RSS_AFTER=()
+declare -A RPS=() P50=() P99=() RSS=() CPU=() ERRS=() TRACER_RSS_AFTER=()
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
 log "warm-up: ${WARMUP}s per target"
@@ -452,8 +465,11 @@ done
 for ((rep = 1; rep <= REPS; rep++)); do
     for t in $TARGETS; do
         reset_hwm "$t"
+        ticks=$(cpu_ticks "$t")
         run_wrk "$t" "$DURATION"
+        ticks=$(($(cpu_ticks "$t") - ticks))
         rss=$(status_kib "$t" VmHWM)
+        CPU[$t]+="$(awk -v t="$ticks" -v hz="$CLK_TCK" -v n="$W_REQ" 'BEGIN { printf "%.1f", n ? t * 1e6 / hz / n : 0 }') "
         RPS[$t]+="$W_RPS "
         P50[$t]+="$W_P50 "
         P99[$t]+="$W_P99 "
@@ -463,7 +479,7 @@ for ((rep = 1; rep <= REPS; rep++)); do
             SENT_TO_TRACER=$((SENT_TO_TRACER + W_REQ))
             TRACER_RSS_AFTER[$rep]=$(status_kib tracer VmRSS)
         fi
-        log "rep $rep $t: $W_RPS req/s p50 ${W_P50}ms p99 ${W_P99}ms peak RSS $((rss / 1024)) MiB errors $W_ERR"
+        log "rep $rep $t: $W_RPS req/s p50 ${W_P50}ms p99 ${W_P99}ms peak RSS $((rss / 1024)) MiB CPU ${CPU[$t]##* } µs/req errors $W_ERR"
     done
 done
 
@@ -567,7 +583,7 @@ fi
 
 # ---------------------------------------------------------------- report
 declare -A LABEL=([direct]="direct (upstream)" [nginx]="nginx proxy_pass" [tracer]="tracer, capture on")
-declare -A M_RPS=() M_P50=() M_P99=() M_RSS=() M_UP=() M_URSS=()
+declare -A M_RPS=() M_P50=() M_P99=() M_RSS=() M_CPU=() M_UP=() M_URSS=()
 for t in $TARGETS; do
     # shellcheck disable=SC2086 # word splitting of the space-separated lists is wanted
     M_RPS[$t]=$(median ${RPS[$t]})
@@ -577,6 +593,8 @@ for t in $TARGETS; do
     M_P99[$t]=$(median ${P99[$t]})
     # shellcheck disable=SC2086
     M_RSS[$t]=$(maxof ${RSS[$t]})
+    # shellcheck disable=SC2086
+    M_CPU[$t]=$(median ${CPU[$t]})
 done
 for t in $UPLOAD_TARGETS; do
     # shellcheck disable=SC2086
@@ -598,10 +616,10 @@ mkdir -p "$(dirname "$OUT")"
     echo
     echo "## Small requests"
     echo
-    echo "| target | req/s | p50 (ms) | p99 (ms) | peak RSS (MiB) | wrk errors |"
-    echo "| --- | ---: | ---: | ---: | ---: | ---: |"
+    echo "| target | req/s | p50 (ms) | p99 (ms) | peak RSS (MiB) | CPU µs/request | wrk errors |"
+    echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
     for t in $TARGETS; do
-        echo "| ${LABEL[$t]} | $(fmt "${M_RPS[$t]}" %.0f) | $(fmt "${M_P50[$t]}" %.3f) | $(fmt "${M_P99[$t]}" %.3f) | $(mib "${M_RSS[$t]}") | ${ERRS[$t]} |"
+        echo "| ${LABEL[$t]} | $(fmt "${M_RPS[$t]}" %.0f) | $(fmt "${M_P50[$t]}" %.3f) | $(fmt "${M_P99[$t]}" %.3f) | $(mib "${M_RSS[$t]}") | $(fmt "${M_CPU[$t]}" %.1f) | ${ERRS[$t]} |"
     done
     echo
     if has_target nginx; then
@@ -613,7 +631,7 @@ mkdir -p "$(dirname "$OUT")"
     if has_target tracer && has_target nginx; then
         q=$(ratio "${M_RPS[tracer]}" "${M_RPS[nginx]}")
         echo "- tracer / nginx req/s: **$q** — target ≥ 0.8: $(verdict "$q" '>=' 0.8); goal ≥ 1.0: $(verdict "$q" '>=' 1.0)"
-        echo "- tracer / nginx p50: $(ratio "${M_P50[tracer]}" "${M_P50[nginx]}"), p99: $(ratio "${M_P99[tracer]}" "${M_P99[nginx]}") (lower is better)"
+        echo "- tracer / nginx p50: $(ratio "${M_P50[tracer]}" "${M_P50[nginx]}"), p99: $(ratio "${M_P99[tracer]}" "${M_P99[nginx]}"), CPU per request: $(ratio "${M_CPU[tracer]}" "${M_CPU[nginx]}") (lower is better)"
     fi
     echo
     echo "## $(awk -v b="$UPLOAD_BYTES" 'BEGIN { printf "%g MiB", b / 1048576 }') upload (PUT, $UPLOAD_MODE framing)"
@@ -650,10 +668,10 @@ mkdir -p "$(dirname "$OUT")"
     echo
     echo "<details><summary>every run</summary>"
     echo
-    echo "| target | req/s | p50 (ms) | p99 (ms) | peak RSS (MiB) |"
-    echo "| --- | --- | --- | --- | --- |"
+    echo "| target | req/s | p50 (ms) | p99 (ms) | peak RSS (MiB) | CPU µs/request |"
+    echo "| --- | --- | --- | --- | --- | --- |"
     for t in $TARGETS; do
-        echo "| $t | ${RPS[$t]}| ${P50[$t]}| ${P99[$t]}| $(for k in ${RSS[$t]}; do printf '%s ' "$(mib "$k")"; done)|"
+        echo "| $t | ${RPS[$t]}| ${P50[$t]}| ${P99[$t]}| $(for k in ${RSS[$t]}; do printf '%s ' "$(mib "$k")"; done)| ${CPU[$t]}|"
     done
     for t in $UPLOAD_TARGETS; do
         echo "| upload $t (MiB/s; RSS before → peak) | ${U_MIBS[$t]}| | | $(paste -d' ' <(tr ' ' '\n' <<<"${U_RSS_BEFORE[$t]}") <(tr ' ' '\n' <<<"${U_RSS[$t]}") |
