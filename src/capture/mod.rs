@@ -5,9 +5,11 @@
 //! the store without ever making the proxy wait on the disk.
 
 use crate::model::BodyRecord;
-use sha2::{Digest, Sha256};
+use bytes::Bytes;
+use hash::BodyHash;
 use std::sync::atomic::{AtomicI64, Ordering};
 
+mod hash;
 pub mod writer;
 
 pub use writer::{AnswerTicket, CaptureQueue, QueueStats};
@@ -20,7 +22,7 @@ pub struct BodyCapture {
     kept: Vec<u8>,
     limit: usize,
     size: u64,
-    hasher: Sha256,
+    hash: BodyHash,
 }
 
 impl BodyCapture {
@@ -29,17 +31,36 @@ impl BodyCapture {
             kept: Vec::new(),
             limit: usize::try_from(limit).unwrap_or(usize::MAX),
             size: 0,
-            hasher: Sha256::new(),
+            hash: BodyHash::new(),
         }
     }
 
+    /// Watches bytes that are not relayed (a body read ahead, tracer's own answers).
     pub fn feed(&mut self, data: &[u8]) {
+        self.keep(data);
+        self.hash.update(data);
+    }
+
+    /// Watches a relayed chunk. A large body is hashed on another thread
+    /// (see `hash`): this waits only when that thread falls behind.
+    pub async fn feed_relayed(&mut self, data: Bytes) {
+        self.keep(&data);
+        let seen = self.size - data.len() as u64;
+        self.hash.update_shared(data, seen).await;
+    }
+
+    /// Waits until every byte watched so far is hashed; call when a relayed
+    /// body ends, so that `finish` need not wait.
+    pub async fn settle(&mut self) {
+        self.hash.settle().await;
+    }
+
+    fn keep(&mut self, data: &[u8]) {
         if self.kept.len() < self.limit {
             let room = self.limit - self.kept.len();
             self.kept.extend_from_slice(&data[..data.len().min(room)]);
         }
         self.size += data.len() as u64;
-        self.hasher.update(data);
     }
 
     pub fn size(&self) -> u64 {
@@ -53,7 +74,7 @@ impl BodyCapture {
         } else {
             let mut hex = [0u8; 64];
             // A 32-byte digest always fits 64 hex digits.
-            let _ = hex::encode_to_slice(self.hasher.finalize(), &mut hex);
+            let _ = hex::encode_to_slice(self.hash.finish(), &mut hex);
             String::from_utf8_lossy(&hex).into_owned()
         };
         BodyRecord {
@@ -99,6 +120,7 @@ impl EventClock {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sha2::{Digest, Sha256};
 
     #[test]
     fn body_capture_keeps_prefix_and_hashes_all() {

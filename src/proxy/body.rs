@@ -56,22 +56,28 @@ where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    match framing {
-        Framing::None => {}
-        Framing::Length(n) => relay_exact(n, src, dst, capture).await?,
-        Framing::Chunked => relay_chunked(src, dst, capture).await?,
-        Framing::UntilClose => loop {
-            if !src.buf.is_empty() {
-                let data = src.buf.split();
-                capture.feed(&data);
-                dst.put(&data).await.map_err(BodyError::Write)?;
-            }
-            match fill(src, dst).await {
-                Err(BodyError::SourceClosed) => break,
-                other => other?,
-            }
-        },
+    let relayed = async {
+        match framing {
+            Framing::None => Ok(()),
+            Framing::Length(n) => relay_exact(n, src, dst, capture).await,
+            Framing::Chunked => relay_chunked(src, dst, capture).await,
+            Framing::UntilClose => loop {
+                if !src.buf.is_empty() {
+                    let data = src.buf.split().freeze();
+                    capture.feed_relayed(data.clone()).await;
+                    dst.put(&data).await.map_err(BodyError::Write)?;
+                }
+                match fill(src, dst).await {
+                    Err(BodyError::SourceClosed) => break Ok(()),
+                    other => other?,
+                }
+            },
+        }
     }
+    .await;
+    // Also after a failure: the record keeps the hash of what did pass.
+    capture.settle().await;
+    relayed?;
     dst.flush().await.map_err(BodyError::Write)
 }
 
@@ -91,8 +97,8 @@ where
             fill(src, dst).await?;
         }
         let take = (src.buf.len() as u64).min(n) as usize;
-        let data = src.buf.split_to(take);
-        capture.feed(&data);
+        let data = src.buf.split_to(take).freeze();
+        capture.feed_relayed(data.clone()).await;
         dst.put(&data).await.map_err(BodyError::Write)?;
         n -= take as u64;
     }
