@@ -469,7 +469,8 @@ for ((rep = 1; rep <= REPS; rep++)); do
         run_wrk "$t" "$DURATION"
         ticks=$(($(cpu_ticks "$t") - ticks))
         rss=$(status_kib "$t" VmHWM)
-        CPU[$t]+="$(awk -v t="$ticks" -v hz="$CLK_TCK" -v n="$W_REQ" 'BEGIN { printf "%.1f", n ? t * 1e6 / hz / n : 0 }') "
+        cpu=$(awk -v t="$ticks" -v hz="$CLK_TCK" -v n="$W_REQ" 'BEGIN { printf "%.1f", n ? t * 1e6 / hz / n : 0 }')
+        CPU[$t]+="$cpu "
         RPS[$t]+="$W_RPS "
         P50[$t]+="$W_P50 "
         P99[$t]+="$W_P99 "
@@ -479,7 +480,7 @@ for ((rep = 1; rep <= REPS; rep++)); do
             SENT_TO_TRACER=$((SENT_TO_TRACER + W_REQ))
             TRACER_RSS_AFTER[$rep]=$(status_kib tracer VmRSS)
         fi
-        log "rep $rep $t: $W_RPS req/s p50 ${W_P50}ms p99 ${W_P99}ms peak RSS $((rss / 1024)) MiB CPU ${CPU[$t]##* } µs/req errors $W_ERR"
+        log "rep $rep $t: $W_RPS req/s p50 ${W_P50}ms p99 ${W_P99}ms peak RSS $((rss / 1024)) MiB CPU $cpu µs/req errors $W_ERR"
     done
 done
 
