@@ -168,11 +168,17 @@ mod tests {
         let parts: Vec<Bytes> = (0..chunks)
             .map(|i| Bytes::from(vec![i as u8; 64 * 1024]))
             .collect();
+        let sha = sha256_of(&parts, b"");
+        (parts, sha)
+    }
+
+    fn sha256_of(parts: &[Bytes], tail: &[u8]) -> [u8; 32] {
         let mut whole = Sha256::new();
-        for p in &parts {
+        for p in parts {
             whole.update(p);
         }
-        (parts, whole.finalize().into())
+        whole.update(tail);
+        whole.finalize().into()
     }
 
     async fn feed(hash: &mut BodyHash, parts: &[Bytes]) -> bool {
@@ -228,12 +234,7 @@ mod tests {
         let mut hash = BodyHash::new();
         feed(&mut hash, &parts).await;
         hash.update(b"tail");
-        let mut whole = Sha256::new();
-        for p in &parts {
-            whole.update(p);
-        }
-        whole.update(b"tail");
-        assert_eq!(hash.finish(), <[u8; 32]>::from(whole.finalize()));
+        assert_eq!(hash.finish(), sha256_of(&parts, b"tail"));
     }
 
     /// Polls a future once and reports whether it finished.
