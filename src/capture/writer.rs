@@ -243,8 +243,8 @@ async fn run_writer(store: SharedStore, mut rx: mpsc::Receiver<Message>, counter
         // the proxy queues exchanges without waking it for each one.
         if buf.len() < BATCH && !buf.iter().any(|m| matches!(m, Message::Barrier(_))) {
             tokio::time::sleep(LINGER).await;
-            let room = BATCH - buf.len();
-            if room > 0 && !rx.is_empty() {
+            if !rx.is_empty() {
+                let room = BATCH - buf.len();
                 rx.recv_many(&mut buf, room).await;
             }
         }

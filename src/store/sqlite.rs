@@ -63,8 +63,8 @@ pub async fn open(url: &str) -> Result<SqliteStore> {
         .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(BUSY_TIMEOUT)
         .foreign_keys(true)
-        // A multi-row INSERT inside a transaction keeps a statement journal:
-        // in memory it costs no file writes.
+        // A statement that changes several rows inside a transaction keeps
+        // a statement journal: in memory it costs no file writes.
         .pragma("temp_store", "memory");
     // Several processes (the daemon, `tracer flow start`, a second daemon)
     // may open a fresh file at once: switching it to WAL and the first
