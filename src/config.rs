@@ -163,12 +163,23 @@ pub struct ProxyConfig {
     /// Seconds to wait for the upstream's TCP (and TLS) handshake.
     #[serde(default = "default_connect_timeout")]
     pub connect_timeout_secs: u64,
-    /// Seconds to wait for the upstream's response head once the request is sent.
+    /// Seconds the upstream has for its whole response head once the request is sent.
     #[serde(default = "default_response_timeout")]
     pub response_timeout_secs: u64,
     /// Seconds an idle client connection is kept open between requests.
     #[serde(default = "default_idle_timeout")]
     pub idle_timeout_secs: u64,
+    /// Seconds a client has for a whole request head once its first byte is in.
+    #[serde(default = "default_header_timeout")]
+    pub header_timeout_secs: u64,
+    /// Seconds a body may move no byte, either way, before the exchange ends.
+    #[serde(default = "default_body_idle_timeout")]
+    pub body_idle_timeout_secs: u64,
+    /// What a client sees when its upstream fails: `mirror` (the same
+    /// failure: closed or reset without a response) or `explain` (502/504
+    /// with a short text body).
+    #[serde(default)]
+    pub upstream_errors: UpstreamErrors,
     /// Seconds SIGTERM waits for exchanges in flight before closing them.
     #[serde(default = "default_shutdown_grace")]
     pub shutdown_grace_secs: u64,
@@ -185,11 +196,25 @@ impl Default for ProxyConfig {
             connect_timeout_secs: default_connect_timeout(),
             response_timeout_secs: default_response_timeout(),
             idle_timeout_secs: default_idle_timeout(),
+            header_timeout_secs: default_header_timeout(),
+            body_idle_timeout_secs: default_body_idle_timeout(),
+            upstream_errors: UpstreamErrors::default(),
             shutdown_grace_secs: default_shutdown_grace(),
             max_head_bytes: default_max_head_bytes(),
             ca_file: None,
         }
     }
+}
+
+/// `[proxy] upstream_errors`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UpstreamErrors {
+    /// tracer stays invisible: the client sees the upstream's own failure.
+    #[default]
+    Mirror,
+    /// tracer answers 502 or 504 itself, saying what happened (for curl).
+    Explain,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -235,6 +260,14 @@ fn default_response_timeout() -> u64 {
 }
 fn default_idle_timeout() -> u64 {
     120
+}
+/// nginx's `client_header_timeout` is 60 s; a head arrives in one packet.
+fn default_header_timeout() -> u64 {
+    30
+}
+/// As nginx's `proxy_read_timeout`/`send_timeout`.
+fn default_body_idle_timeout() -> u64 {
+    60
 }
 fn default_shutdown_grace() -> u64 {
     10

@@ -10,6 +10,7 @@ pub mod attribution;
 pub mod capture;
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod export;
 pub mod model;
 pub mod proxy;

@@ -169,12 +169,176 @@ pub struct Exchange {
     pub response_at: Option<Micros>,
     pub finished_at: Micros,
     /// What went wrong, if anything; the exchange is stored all the same.
-    pub error: Option<String>,
+    pub error: Option<ExchangeError>,
     /// Matched an ignore rule: stored but left out of flows unless asked for.
     pub ignored: bool,
 }
 
+/// What kind of thing went wrong with an exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// The connection was refused (nobody listens).
+    Refused,
+    /// The connection was reset (RST).
+    Reset,
+    /// A deadline passed: connect, head, body idle.
+    Timeout,
+    /// The connection closed before the message ended (or before any response).
+    ClosedEarly,
+    /// A message two HTTP parsers could read differently, or not at all.
+    BadFraming,
+    /// tracer refused the request for what it asks (CONNECT, an absolute-form
+    /// target, a head too large).
+    Rejected,
+    /// A TLS handshake failed.
+    Tls,
+    /// Any other I/O error.
+    Io,
+    /// tracer was shutting down before the exchange ended.
+    Shutdown,
+    /// tracer itself failed (a bug): the exchange is kept all the same.
+    Internal,
+    /// Recorded before errors had kinds (an older database).
+    Other,
+}
+
+impl ErrorKind {
+    pub const ALL: [ErrorKind; 11] = [
+        ErrorKind::Refused,
+        ErrorKind::Reset,
+        ErrorKind::Timeout,
+        ErrorKind::ClosedEarly,
+        ErrorKind::BadFraming,
+        ErrorKind::Rejected,
+        ErrorKind::Tls,
+        ErrorKind::Io,
+        ErrorKind::Shutdown,
+        ErrorKind::Internal,
+        ErrorKind::Other,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Refused => "refused",
+            ErrorKind::Reset => "reset",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::ClosedEarly => "closed-early",
+            ErrorKind::BadFraming => "bad-framing",
+            ErrorKind::Rejected => "rejected",
+            ErrorKind::Tls => "tls",
+            ErrorKind::Io => "io",
+            ErrorKind::Shutdown => "shutdown",
+            ErrorKind::Internal => "internal",
+            ErrorKind::Other => "other",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// The kind of an I/O error, as far as the OS tells.
+    pub fn of_io(e: &std::io::Error) -> Self {
+        use std::io::ErrorKind as Io;
+        match e.kind() {
+            Io::ConnectionRefused => ErrorKind::Refused,
+            Io::ConnectionReset | Io::ConnectionAborted | Io::BrokenPipe => ErrorKind::Reset,
+            Io::TimedOut => ErrorKind::Timeout,
+            Io::UnexpectedEof => ErrorKind::ClosedEarly,
+            _ => ErrorKind::Io,
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which party an error came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorSide {
+    Client,
+    Upstream,
+    Tracer,
+}
+
+impl ErrorSide {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorSide::Client => "client",
+            ErrorSide::Upstream => "upstream",
+            ErrorSide::Tracer => "tracer",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [ErrorSide::Client, ErrorSide::Upstream, ErrorSide::Tracer]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+impl fmt::Display for ErrorSide {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What went wrong with an exchange: its kind, whose side it came from, and
+/// a message for people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExchangeError {
+    pub kind: ErrorKind,
+    pub side: ErrorSide,
+    pub message: String,
+}
+
+impl ExchangeError {
+    pub fn new(kind: ErrorKind, side: ErrorSide, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            side,
+            message: message.into(),
+        }
+    }
+
+    /// `no whole response head within 5 s (timeout, upstream)`; an error
+    /// recorded before errors had kinds is its message alone.
+    pub fn summary(&self) -> String {
+        match self.kind {
+            ErrorKind::Other => self.message.clone(),
+            kind => format!("{} ({kind}, {})", self.message, self.side),
+        }
+    }
+}
+
+impl fmt::Display for ExchangeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// A bare message (an older record, a test): kind `other`, from tracer.
+impl From<&str> for ExchangeError {
+    fn from(message: &str) -> Self {
+        Self::new(ErrorKind::Other, ErrorSide::Tracer, message)
+    }
+}
+
+impl From<String> for ExchangeError {
+    fn from(message: String) -> Self {
+        Self::new(ErrorKind::Other, ErrorSide::Tracer, message)
+    }
+}
+
 impl Exchange {
+    /// The error message, if any.
+    pub fn error_message(&self) -> Option<&str> {
+        self.error.as_ref().map(|e| e.message.as_str())
+    }
+
     /// The path part of the target (no query), as shown in titles and diagrams.
     pub fn path(&self) -> &str {
         self.target.split('?').next().unwrap_or(&self.target)

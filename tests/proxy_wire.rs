@@ -245,9 +245,12 @@ async fn head_204_304_have_no_body() {
 }
 
 #[tokio::test]
-async fn refused_upstream_gives_502_and_is_stored() {
+async fn refused_upstream_gives_502_when_explaining_and_is_stored() {
     let dead = format!("http://127.0.0.1:{}", free_port());
-    let t = Tracer::start(&[("nova-api", dead)], "");
+    let t = Tracer::start(
+        &[("nova-api", dead)],
+        "[proxy]\nupstream_errors = \"explain\"\n",
+    );
     let (head, body) = raw_roundtrip(
         t.addr("nova-api"),
         b"GET /v2.1/servers HTTP/1.1\r\nHost: h\r\n\r\n",
@@ -262,7 +265,7 @@ async fn refused_upstream_gives_502_and_is_stored() {
     let ex = &wait_for_exchanges(&t, 1).await[0];
     assert_eq!(ex.status, Some(502));
     assert!(
-        ex.error.as_deref().unwrap().contains("refused"),
+        ex.error_message().unwrap().contains("refused"),
         "{:?}",
         ex.error
     );
@@ -270,7 +273,7 @@ async fn refused_upstream_gives_502_and_is_stored() {
 }
 
 #[tokio::test]
-async fn silent_upstream_gives_504() {
+async fn silent_upstream_gives_504_when_explaining() {
     // Accepts, reads, never answers.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -281,7 +284,7 @@ async fn silent_upstream_gives_504() {
     });
     let t = Tracer::start(
         &[("trove-api", format!("http://{addr}"))],
-        "[proxy]\nresponse_timeout_secs = 1\n",
+        "[proxy]\nresponse_timeout_secs = 1\nupstream_errors = \"explain\"\n",
     );
     let (head, _) = raw_roundtrip(
         t.addr("trove-api"),
@@ -337,7 +340,7 @@ async fn client_gone_mid_upload_is_stored_and_upstream_closed() {
     let stored = wait_for_exchanges(&t, 1).await;
     let ex = &stored[0];
     assert!(
-        ex.error.as_deref().unwrap().contains("client closed"),
+        ex.error_message().unwrap().contains("client closed"),
         "{:?}",
         ex.error
     );

@@ -10,7 +10,8 @@ mod common;
 use common::db::{self, Db, PgSchema};
 use std::os::unix::fs::PermissionsExt;
 use tracer::model::{BodyRecord, CallerSource, Exchange, HeaderField, RecordedCommand};
-use tracer::store::{self, ExchangeFilter, Loss, StoreError, TokenOwner};
+use tracer::model::{ErrorKind, ErrorSide, ExchangeError};
+use tracer::store::{self, ExchangeFilter, Loss, LossCause, LossTally, StoreError, TokenOwner};
 
 macro_rules! both {
     ($($check:ident),* $(,)?) => {$(
@@ -306,8 +307,21 @@ async fn flow_list_counts_services_and_losses_in_the_window(db: Db) {
     batch[6].ignored = true;
     batch[6].service = "nova".into();
     s.insert_exchanges(&batch).await.unwrap();
-    for (at, count) in [(99, 7), (120, 2), (200, 3), (500, 4)] {
-        s.record_loss(Loss { at, count }).await.unwrap();
+    for (at, count, cause) in [
+        (99, 7, LossCause::QueueFull),
+        (120, 2, LossCause::QueueFull),
+        (200, 3, LossCause::WriteFailed),
+        (500, 4, LossCause::QueueBytes),
+    ] {
+        let detail = (cause == LossCause::WriteFailed).then(|| "database or disk is full".into());
+        s.record_loss(Loss {
+            at,
+            count,
+            cause,
+            detail,
+        })
+        .await
+        .unwrap();
     }
     let flows = s.list_flows().await.unwrap();
     assert_eq!(flows.len(), 2);
@@ -316,6 +330,23 @@ async fn flow_list_counts_services_and_losses_in_the_window(db: Db) {
     assert_eq!(a.exchanges, 3);
     assert_eq!(a.services, ["keystone", "glance", "swift"]);
     assert_eq!(a.lost, 5);
+    assert_eq!(
+        s.losses(a.flow.started_at, a.flow.stopped_at.unwrap())
+            .await
+            .unwrap(),
+        [
+            LossTally {
+                cause: LossCause::QueueFull,
+                count: 2,
+                detail: None
+            },
+            LossTally {
+                cause: LossCause::WriteFailed,
+                count: 3,
+                detail: Some("database or disk is full".into())
+            },
+        ]
+    );
     assert_eq!(b.flow.name, "b");
     assert!(b.flow.is_open());
     assert_eq!(b.exchanges, 1);
@@ -427,13 +458,24 @@ async fn several_writers_open_and_insert_at_once(db: Db) {
 async fn a_nul_in_text_does_not_lose_the_batch(db: Db) {
     let s = db.open().await;
     let mut a = exchange(1, 1, 1);
-    a.error = Some("upstream said \0 here".into());
+    a.error = Some(ExchangeError::new(
+        ErrorKind::Reset,
+        ErrorSide::Upstream,
+        "upstream said \0 here",
+    ));
     a.reason = Some("O\u{0}K".into());
     let b = exchange(2, 2, 2);
     s.insert_exchanges(&[a, b.clone()]).await.unwrap();
     let all = s.list_exchanges(&ExchangeFilter::default()).await.unwrap();
     assert_eq!(all.len(), 2);
-    assert_eq!(all[0].error.as_deref(), Some("upstream said \u{fffd} here"));
+    assert_eq!(
+        all[0].error,
+        Some(ExchangeError::new(
+            ErrorKind::Reset,
+            ErrorSide::Upstream,
+            "upstream said \u{fffd} here"
+        ))
+    );
     assert_eq!(all[0].reason.as_deref(), Some("O\u{fffd}K"));
     assert_eq!(all[1], stored(b, all[1].id));
 }

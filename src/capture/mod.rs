@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 mod hash;
 pub mod writer;
 
-pub use writer::{AnswerTicket, CaptureQueue, QueueStats};
+pub use writer::{AnswerTicket, CaptureQueue, Flushed, QueueStats};
 
 /// SHA-256 of no bytes at all.
 pub const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";

@@ -6,8 +6,8 @@
 //! written to the database so `tracer flow list` and the admin API show it.
 
 use crate::model::Exchange;
-use crate::store::{Loss, SharedStore};
-use std::sync::atomic::{AtomicU64, Ordering};
+use crate::store::{Loss, LossCause, SharedStore};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -27,12 +27,29 @@ enum Message {
     Barrier(oneshot::Sender<()>),
 }
 
+/// How long a flush waits for exchanges whose responses are still streaming.
+pub const ANSWER_WAIT: Duration = Duration::from_secs(5);
+
+/// What a flush achieved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Flushed {
+    /// Everything queued before the flush is in the database.
+    pub stored: bool,
+    /// Exchanges this flush waited for, answered before it began, that were
+    /// still streaming when it stopped waiting (they are stored when they end).
+    pub still_streaming: u64,
+}
+
 /// Counters the admin API shows.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct QueueStats {
     pub queued: u64,
     pub stored: u64,
     pub lost: u64,
+    /// `lost` by cause.
+    pub lost_queue_full: u64,
+    pub lost_queue_bytes: u64,
+    pub lost_write_failed: u64,
     pub write_errors: u64,
 }
 
@@ -41,8 +58,27 @@ struct Counters {
     queued: AtomicU64,
     stored: AtomicU64,
     lost: AtomicU64,
+    /// `lost`, by `LossCause::index`.
+    lost_by_cause: [AtomicU64; 4],
+    /// When the oldest loss not yet recorded happened (0: none), by cause:
+    /// a loss recorded late still falls in the flow it happened in.
+    first_unrecorded_at: [AtomicI64; 4],
     write_errors: AtomicU64,
     bytes_in_queue: AtomicU64,
+}
+
+impl Counters {
+    /// Counts `n` lost exchanges; returns the total lost so far.
+    fn count_loss(&self, cause: LossCause, n: u64) -> u64 {
+        let _ = self.first_unrecorded_at[cause.index()].compare_exchange(
+            0,
+            crate::timefmt::now_micros(),
+            Ordering::AcqRel,
+            Ordering::Relaxed,
+        );
+        self.lost_by_cause[cause.index()].fetch_add(n, Ordering::Relaxed);
+        self.lost.fetch_add(n, Ordering::Relaxed) + n
+    }
 }
 
 /// Exchanges whose response has reached the client but which are not queued
@@ -107,6 +143,7 @@ pub struct CaptureQueue {
     counters: Arc<Counters>,
     answered: Arc<Answered>,
     max_bytes: u64,
+    answer_wait: Duration,
 }
 
 fn body_bytes(ex: &Exchange) -> u64 {
@@ -126,9 +163,16 @@ impl CaptureQueue {
                 counters,
                 answered: Arc::default(),
                 max_bytes,
+                answer_wait: ANSWER_WAIT,
             },
             handle,
         )
+    }
+
+    /// How long flushes wait for responses still streaming (tests shorten it).
+    pub fn with_answer_wait(mut self, wait: Duration) -> Self {
+        self.answer_wait = wait;
+        self
     }
 
     /// Queues an exchange for storage without waiting. False if it was lost.
@@ -142,10 +186,7 @@ impl CaptureQueue {
             self.counters
                 .bytes_in_queue
                 .fetch_sub(bytes, Ordering::AcqRel);
-            self.count_loss(
-                &ex,
-                "body bytes waiting for the database over [storage].queue_bytes",
-            );
+            self.count_loss(&ex, LossCause::QueueBytes);
             return false;
         }
         match self.tx.try_send(Message::Exchange(ex)) {
@@ -157,30 +198,31 @@ impl CaptureQueue {
                 self.counters
                     .bytes_in_queue
                     .fetch_sub(bytes, Ordering::AcqRel);
-                let reason = match &err {
-                    mpsc::error::TrySendError::Full(_) => {
-                        "queue full ([storage].queue_exchanges); the database is not keeping up"
-                    }
-                    mpsc::error::TrySendError::Closed(_) => "writer stopped",
+                let cause = match &err {
+                    mpsc::error::TrySendError::Full(_) => LossCause::QueueFull,
+                    mpsc::error::TrySendError::Closed(_) => LossCause::WriterStopped,
                 };
                 if let Message::Exchange(ex) = err.into_inner() {
-                    self.count_loss(&ex, reason);
+                    self.count_loss(&ex, cause);
                 }
                 false
             }
         }
     }
 
-    fn count_loss(&self, ex: &Exchange, reason: &str) {
-        let n = self.counters.lost.fetch_add(1, Ordering::Relaxed) + 1;
-        // Log the first loss and then every 1000th, so a flood does not flood the log.
+    fn count_loss(&self, ex: &Exchange, cause: LossCause) {
+        let n = self.counters.count_loss(cause, 1);
+        // Log the first loss and then every 1000th, so a flood does not flood
+        // the log. The path only: a query string may carry secrets.
         if n == 1 || n % 1000 == 0 {
             tracing::warn!(
                 lost_total = n,
                 service = %ex.service,
                 method = %ex.method,
-                target = %ex.target,
-                "exchange not stored: {reason}"
+                path = %ex.path(),
+                cause = cause.as_str(),
+                "exchange not stored: {}",
+                cause.describe()
             );
         }
     }
@@ -196,15 +238,19 @@ impl CaptureQueue {
     }
 
     /// Waits until every exchange answered or queued before this call is in
-    /// the database. False if that did not happen within `timeout`.
-    pub async fn flush(&self, timeout: Duration) -> bool {
+    /// the database, within `timeout`. An answered exchange whose response
+    /// is still streaming is waited for [`ANSWER_WAIT`] at most (by default): one stalled
+    /// exchange must not hold every flush (it is stored when it ends, and
+    /// counted in `still_streaming` meanwhile).
+    pub async fn flush(&self, timeout: Duration) -> Flushed {
         let a = &self.answered;
         let (done_tx, done_rx) = oneshot::channel();
+        let mut still_streaming = 0;
         let wait = async {
             let _turn = a.flush_turn.lock().await;
             // Tickets from now on count in the other slot; wait for this one.
             let slot = (a.epoch.fetch_add(1, Ordering::SeqCst) & 1) as usize;
-            {
+            let drained = async {
                 let _waiting = Waiting::start(&a.waiting);
                 loop {
                     let drained = a.drained.notified();
@@ -213,10 +259,24 @@ impl CaptureQueue {
                     }
                     drained.await;
                 }
+            };
+            if tokio::time::timeout(self.answer_wait.min(timeout), drained)
+                .await
+                .is_err()
+            {
+                still_streaming = a.open[slot].load(Ordering::SeqCst);
             }
             self.tx.send(Message::Barrier(done_tx)).await.is_ok() && done_rx.await.is_ok()
         };
-        tokio::time::timeout(timeout, wait).await.unwrap_or(false)
+        let stored = tokio::time::timeout(timeout, wait).await.unwrap_or(false);
+        Flushed {
+            stored,
+            still_streaming,
+        }
+    }
+
+    fn lost_by(&self, cause: LossCause) -> u64 {
+        self.counters.lost_by_cause[cause.index()].load(Ordering::Relaxed)
     }
 
     pub fn stats(&self) -> QueueStats {
@@ -224,6 +284,9 @@ impl CaptureQueue {
             queued: self.counters.queued.load(Ordering::Relaxed),
             stored: self.counters.stored.load(Ordering::Relaxed),
             lost: self.counters.lost.load(Ordering::Relaxed),
+            lost_queue_full: self.lost_by(LossCause::QueueFull),
+            lost_queue_bytes: self.lost_by(LossCause::QueueBytes),
+            lost_write_failed: self.lost_by(LossCause::WriteFailed),
             write_errors: self.counters.write_errors.load(Ordering::Relaxed),
         }
     }
@@ -233,9 +296,22 @@ async fn run_writer(store: SharedStore, mut rx: mpsc::Receiver<Message>, counter
     let mut buf = Vec::with_capacity(BATCH);
     let mut batch: Vec<Exchange> = Vec::with_capacity(BATCH);
     let mut barriers = Vec::new();
-    let mut losses_reported = 0u64;
+    let mut losses = LossReport::default();
     loop {
-        if rx.recv_many(&mut buf, BATCH).await == 0 {
+        // Unrecorded losses (the database refused them too) are tried again
+        // every so often, also when no traffic comes.
+        let received = if losses.pending(&counters) {
+            match tokio::time::timeout(LOSS_RETRY, rx.recv_many(&mut buf, BATCH)).await {
+                Ok(n) => n,
+                Err(_) => {
+                    losses.record(&store, &counters).await;
+                    continue;
+                }
+            }
+        } else {
+            rx.recv_many(&mut buf, BATCH).await
+        };
+        if received == 0 {
             break; // every sender is gone and the queue is drained
         }
         // Let a batch gather before writing it, unless someone waits on a
@@ -255,30 +331,42 @@ async fn run_writer(store: SharedStore, mut rx: mpsc::Receiver<Message>, counter
             }
         }
         if !batch.is_empty() {
-            write_batch(&store, &batch, &counters).await;
+            if let Err(why) = write_batch(&store, &batch, &counters).await {
+                counters.count_loss(LossCause::WriteFailed, batch.len() as u64);
+                losses.detail = Some(why);
+            }
             let bytes: u64 = batch.iter().map(body_bytes).sum();
             counters.bytes_in_queue.fetch_sub(bytes, Ordering::AcqRel);
             batch.clear();
         }
-        losses_reported = report_losses(&store, &counters, losses_reported).await;
+        losses.record(&store, &counters).await;
         for done in barriers.drain(..) {
             let _ = done.send(());
         }
     }
-    report_losses(&store, &counters, losses_reported).await;
+    losses.record(&store, &counters).await;
 }
 
+/// How often unrecorded losses are tried again.
+const LOSS_RETRY: Duration = Duration::from_secs(1);
+
 /// Writes one batch, retrying a failing database a few times before giving
-/// the batch up (counted as lost: the proxy must not stall behind a dead disk).
-async fn write_batch(store: &SharedStore, batch: &[Exchange], counters: &Counters) {
+/// the batch up (the proxy must not stall behind a dead disk). Err: the
+/// last error, once every attempt failed.
+async fn write_batch(
+    store: &SharedStore,
+    batch: &[Exchange],
+    counters: &Counters,
+) -> Result<(), String> {
     let mut delay = Duration::from_millis(50);
+    let mut last = String::new();
     for attempt in 1..=5 {
         match store.insert_exchanges(batch).await {
             Ok(()) => {
                 counters
                     .stored
                     .fetch_add(batch.len() as u64, Ordering::Relaxed);
-                return;
+                return Ok(());
             }
             Err(err) => {
                 counters.write_errors.fetch_add(1, Ordering::Relaxed);
@@ -287,30 +375,71 @@ async fn write_batch(store: &SharedStore, batch: &[Exchange], counters: &Counter
                     exchanges = batch.len(),
                     "cannot store exchanges: {err}"
                 );
+                last = err.to_string();
                 tokio::time::sleep(delay).await;
                 delay *= 2;
             }
         }
     }
-    counters
-        .lost
-        .fetch_add(batch.len() as u64, Ordering::Relaxed);
+    Err(last)
 }
 
-async fn report_losses(store: &SharedStore, counters: &Counters, reported: u64) -> u64 {
-    let lost = counters.lost.load(Ordering::Relaxed);
-    if lost == reported {
-        return reported;
+/// Losses counted but not yet in the database, by cause: recorded when the
+/// database takes them (after a disk-full spell, once it is writable again).
+#[derive(Default)]
+struct LossReport {
+    recorded: [u64; 4],
+    /// The last write error, recorded with the `write-failed` losses.
+    detail: Option<String>,
+}
+
+impl LossReport {
+    fn pending(&self, counters: &Counters) -> bool {
+        LossCause::ALL.iter().any(|c| {
+            counters.lost_by_cause[c.index()].load(Ordering::Relaxed) != self.recorded[c.index()]
+        })
     }
-    let loss = Loss {
-        at: crate::timefmt::now_micros(),
-        count: (lost - reported) as i64,
-    };
-    match store.record_loss(loss).await {
-        Ok(()) => lost,
-        Err(err) => {
-            tracing::error!("cannot record {} lost exchanges: {err}", loss.count);
-            reported
+
+    async fn record(&mut self, store: &SharedStore, counters: &Counters) {
+        for cause in LossCause::ALL {
+            let i = cause.index();
+            let lost = counters.lost_by_cause[i].load(Ordering::Relaxed);
+            if lost == self.recorded[i] {
+                continue;
+            }
+            let first = counters.first_unrecorded_at[i].load(Ordering::Acquire);
+            let loss = Loss {
+                at: if first > 0 {
+                    first
+                } else {
+                    crate::timefmt::now_micros()
+                },
+                count: (lost - self.recorded[i]) as i64,
+                cause,
+                detail: (cause == LossCause::WriteFailed)
+                    .then(|| self.detail.clone())
+                    .flatten(),
+            };
+            match store.record_loss(loss.clone()).await {
+                Ok(()) => {
+                    self.recorded[i] = lost;
+                    // Losses counted meanwhile keep their own, later, time.
+                    let _ = counters.first_unrecorded_at[i].compare_exchange(
+                        first,
+                        0,
+                        Ordering::AcqRel,
+                        Ordering::Relaxed,
+                    );
+                }
+                Err(err) => {
+                    tracing::error!(
+                        "cannot record {} lost exchanges ({}) yet: {err}",
+                        loss.count,
+                        cause.describe()
+                    );
+                    return;
+                }
+            }
         }
     }
 }
@@ -423,7 +552,7 @@ mod tests {
         assert_eq!(stats.lost as usize, 20 - accepted);
         // Let the disk catch up: everything queued is stored, and the loss is recorded.
         store.gate.add_permits(100);
-        assert!(queue.flush(Duration::from_secs(5)).await);
+        assert!(queue.flush(Duration::from_secs(5)).await.stored);
         assert_eq!(*store.stored.lock().unwrap(), accepted);
         assert_eq!(*store.losses.lock().unwrap() as usize, 20 - accepted);
     }
@@ -436,7 +565,7 @@ mod tests {
         for n in 0..300 {
             assert!(queue.submit(exchange(n)));
         }
-        assert!(queue.flush(Duration::from_secs(5)).await);
+        assert!(queue.flush(Duration::from_secs(5)).await.stored);
         assert_eq!(*store.stored.lock().unwrap(), 300);
         assert_eq!(queue.stats().stored, 300);
     }
@@ -448,7 +577,7 @@ mod tests {
         let (queue, _writer) = CaptureQueue::spawn(store.clone(), 1000, u64::MAX);
         let ticket = queue.answered();
         let q = queue.clone();
-        let flushing = tokio::spawn(async move { q.flush(Duration::from_secs(5)).await });
+        let flushing = tokio::spawn(async move { q.flush(Duration::from_secs(5)).await.stored });
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(
             !flushing.is_finished(),
@@ -469,7 +598,7 @@ mod tests {
         let (queue, _writer) = CaptureQueue::spawn(store.clone(), 1000, u64::MAX);
         let flush = |q: &CaptureQueue| {
             let q = q.clone();
-            tokio::spawn(async move { q.flush(Duration::from_secs(5)).await })
+            tokio::spawn(async move { q.flush(Duration::from_secs(5)).await.stored })
         };
         let first = queue.answered();
         let flush_1 = flush(&queue);
@@ -489,10 +618,34 @@ mod tests {
         assert!(flush_2.await.unwrap());
         // A flush that gives up leaves nothing behind: the next one is quick.
         let stuck = queue.answered();
-        assert!(!queue.flush(Duration::from_millis(30)).await);
+        assert!(!queue.flush(Duration::from_millis(30)).await.stored);
         drop(stuck);
-        assert!(queue.flush(Duration::from_secs(5)).await);
+        assert!(queue.flush(Duration::from_secs(5)).await.stored);
         assert_eq!(queue.answered.waiting.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn a_stalled_answer_does_not_hold_flushes() {
+        let store = Arc::new(SlowStore::default());
+        store.gate.add_permits(1000);
+        let (queue, _writer) = CaptureQueue::spawn(store.clone(), 1000, u64::MAX);
+        let queue = queue.with_answer_wait(Duration::from_millis(100));
+        let _stalled = queue.answered();
+        assert!(queue.submit(exchange(1)));
+        for round in 0..3 {
+            let began = std::time::Instant::now();
+            let flushed = queue.flush(Duration::from_secs(30)).await;
+            assert!(flushed.stored);
+            if round == 0 {
+                assert_eq!(flushed.still_streaming, 1, "the one it gave up on");
+            }
+            assert!(
+                began.elapsed() < Duration::from_secs(5),
+                "{:?}",
+                began.elapsed()
+            );
+        }
+        assert_eq!(*store.stored.lock().unwrap(), 1);
     }
 
     #[tokio::test]

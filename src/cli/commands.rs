@@ -37,7 +37,7 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
     let store = crate::store::open(&config.storage.url).await?;
     match command {
         Command::Serve => {
-            crate::proxy::serve(config, store).await?;
+            crate::daemon::serve(config, store).await?;
         }
         Command::Flow(cmd) => flow::run(&*store, &config, cmd).await?,
         Command::Record { name, title, cmd } => {

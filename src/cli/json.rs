@@ -34,7 +34,9 @@ pub fn exchange_summary(ex: &Exchange) -> Value {
         "duration_ms": millis(ex.duration_micros()),
         "request_body_size": ex.request_body.size,
         "response_body_size": ex.response_body.size,
-        "error": ex.error,
+        "error": ex.error_message(),
+        "error_kind": ex.error.as_ref().map(|e| e.kind.as_str()),
+        "error_side": ex.error.as_ref().map(|e| e.side.as_str()),
         "ignored": ex.ignored,
     })
 }
@@ -65,7 +67,9 @@ pub fn exchange_full(ex: &Exchange) -> Value {
         "caller_source": ex.caller_source.as_str(),
         "client_addr": ex.client_addr,
         "upstream_url": ex.upstream_url,
-        "error": ex.error,
+        "error": ex.error_message(),
+        "error_kind": ex.error.as_ref().map(|e| e.kind.as_str()),
+        "error_side": ex.error.as_ref().map(|e| e.side.as_str()),
         "ignored": ex.ignored,
         "request": {
             "method": ex.method,

@@ -51,7 +51,7 @@ pub fn render(ex: &Exchange) -> String {
     let _ = write!(timing, ", done after {}", duration(ex.duration_micros()));
     let _ = writeln!(out, "time        {timing}");
     if let Some(e) = &ex.error {
-        let _ = writeln!(out, "error       {}", escape(e));
+        let _ = writeln!(out, "error       {}", escape(&e.summary()));
     }
     if ex.ignored {
         let _ = writeln!(out, "ignored     yes (matched an ignore rule)");

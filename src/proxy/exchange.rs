@@ -1,14 +1,21 @@
 //! One exchange under construction: created when a request head arrives,
-//! filled in as the request and response pass, and finished in one place
-//! whatever happened (answered, refused, upstream failure, client gone,
-//! shutdown), so every exchange that got a response reaches the store.
+//! filled in as the request and response pass, and finished by its guard
+//! ([`Pending`]) when it goes out of scope, whatever happened: answered,
+//! refused, upstream failure, client gone, a panic, a future cancelled at
+//! shutdown. No path calls "finish" by hand, so none can forget to.
 
-use super::head::{version_str, Framing, RequestHead, ResponseHead};
-use crate::capture::BodyCapture;
+use super::head::{version_str, RequestHead, ResponseHead};
+use super::Framing;
+use crate::attribution::{Attributor, Keep};
+use crate::capture::{BodyCapture, CaptureQueue};
 use crate::model::{
-    header, CallerSource, Exchange, HeaderField, REQUEST_FROM_HEADER, REQUEST_ID_HEADER,
+    header, CallerSource, ErrorKind, ErrorSide, Exchange, ExchangeError, HeaderField,
+    REQUEST_FROM_HEADER, REQUEST_ID_HEADER,
 };
 use crate::timefmt::now_micros;
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
 
 /// A fresh request id: UUIDv4 as 32 lowercase hex digits.
 pub fn new_request_id() -> String {
@@ -37,6 +44,8 @@ pub struct Record {
     pub resp: ResponseRecord,
     /// A response the proxy made itself (status, reason, headers, body).
     own_response: Option<(u16, String, Vec<HeaderField>, Vec<u8>)>,
+    /// The proxy reached an outcome (answered, or failed with a reason).
+    settled: bool,
 }
 
 impl Record {
@@ -94,6 +103,7 @@ impl Record {
                 ticket: None,
             },
             own_response: None,
+            settled: false,
         }
     }
 
@@ -147,10 +157,17 @@ impl Record {
         out
     }
 
-    pub fn fail(&mut self, error: impl Into<String>) {
+    /// Records what went wrong; the first error is the one kept.
+    pub fn fail(&mut self, error: ExchangeError) {
         if self.ex.error.is_none() {
-            self.ex.error = Some(error.into());
+            self.ex.error = Some(error);
         }
+        self.settled = true;
+    }
+
+    /// The exchange went through: nothing more to record.
+    pub fn settle(&mut self) {
+        self.settled = true;
     }
 
     /// The finished exchange, as it goes to the store, and the ticket to
@@ -178,6 +195,123 @@ impl Record {
             ex.response_body = self.resp.body.finish();
         }
         (ex, self.resp.ticket)
+    }
+}
+
+/// What finishing an exchange needs: attribution learns from it, the
+/// ignore rules judge it, the capture queue takes it.
+pub struct Finisher {
+    pub queue: CaptureQueue,
+    pub attributor: Arc<Attributor>,
+    /// Cancelled when the grace period of a shutdown is over.
+    pub abort: CancellationToken,
+}
+
+impl Finisher {
+    /// Starts guarding a record: it is finished when the guard is dropped.
+    pub fn begin(&self, rec: Record) -> Pending<'_> {
+        Pending {
+            rec: Some(rec),
+            finisher: self,
+        }
+    }
+
+    fn finish(&self, rec: Record) {
+        let (mut ex, _answered) = rec.finish();
+        log_failure(&ex);
+        self.attributor.learn(&ex);
+        match self.attributor.keep(&ex) {
+            Keep::Drop => {}
+            keep => {
+                ex.ignored = keep == Keep::StoreIgnored;
+                self.queue.submit(ex);
+            }
+        }
+        // `_answered` is dropped here, after the exchange is queued: a flush
+        // waiting for it then finds it in the queue.
+    }
+}
+
+/// One log line per failed exchange: upstream faults and refused requests
+/// are warnings, a client that went away is not. The path is logged
+/// without its query, which may carry secrets.
+fn log_failure(ex: &Exchange) {
+    let Some(e) = &ex.error else { return };
+    let path = ex.path();
+    macro_rules! line {
+        ($level:ident) => {
+            tracing::$level!(
+                service = %ex.service,
+                method = %ex.method,
+                path = %path,
+                request_id = %ex.request_id,
+                kind = %e.kind,
+                side = %e.side,
+                status = ex.status.unwrap_or(0),
+                "{}",
+                e.message
+            )
+        };
+    }
+    match (e.side, e.kind) {
+        (_, ErrorKind::Internal) => line!(error),
+        (ErrorSide::Upstream, _) | (ErrorSide::Client, ErrorKind::BadFraming) => line!(warn),
+        (ErrorSide::Client, ErrorKind::Rejected | ErrorKind::Timeout) => line!(warn),
+        (ErrorSide::Tracer, _) => line!(info),
+        (ErrorSide::Client, _) => line!(debug),
+    }
+}
+
+/// An exchange in flight. Dropping it finishes the exchange and hands it
+/// to the store; one that ends without an outcome (a panic, a future
+/// dropped at shutdown) is stored with an error saying so.
+pub struct Pending<'f> {
+    rec: Option<Record>,
+    finisher: &'f Finisher,
+}
+
+impl Deref for Pending<'_> {
+    type Target = Record;
+    fn deref(&self) -> &Record {
+        self.rec
+            .as_ref()
+            .expect("a pending record is there until dropped")
+    }
+}
+
+impl DerefMut for Pending<'_> {
+    fn deref_mut(&mut self) -> &mut Record {
+        self.rec
+            .as_mut()
+            .expect("a pending record is there until dropped")
+    }
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        let Some(mut rec) = self.rec.take() else {
+            return;
+        };
+        if !rec.settled {
+            let (kind, message) = if std::thread::panicking() {
+                (
+                    ErrorKind::Internal,
+                    "tracer failed while serving this exchange (a panic, see the log)",
+                )
+            } else if self.finisher.abort.is_cancelled() {
+                (
+                    ErrorKind::Shutdown,
+                    "tracer shut down before the exchange finished",
+                )
+            } else {
+                (
+                    ErrorKind::Internal,
+                    "the exchange ended without an outcome (a bug in tracer)",
+                )
+            };
+            rec.fail(ExchangeError::new(kind, ErrorSide::Tracer, message));
+        }
+        self.finisher.finish(rec);
     }
 }
 
@@ -221,6 +355,7 @@ mod tests {
                 .map(|(n, v)| HeaderField::new(*n, v.as_bytes()))
                 .collect(),
             raw_header_lines: Vec::new(),
+            bare_lf: false,
         }
     }
 

@@ -28,6 +28,9 @@ pub struct RequestHead {
     /// The header lines exactly as received, without the request line and
     /// without the blank line that ends the head.
     pub raw_header_lines: Vec<u8>,
+    /// A line of the head ended in a bare LF (httparse takes it; another
+    /// parser may not): such a request is refused.
+    pub bare_lf: bool,
 }
 
 /// A response head, raw bytes kept for forwarding unchanged.
@@ -114,6 +117,7 @@ fn parse_request_with<'b>(
             version: req.version.unwrap_or(1),
             headers: fields(req.headers),
             raw_header_lines,
+            bare_lf: super::framing::has_bare_lf(head),
         },
         len,
     )))
@@ -192,108 +196,6 @@ fn fields(headers: &[httparse::Header<'_>]) -> Vec<HeaderField> {
         .collect()
 }
 
-/// How a message body is delimited on the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Framing {
-    None,
-    Length(u64),
-    Chunked,
-    /// Until the sender closes the connection (responses only).
-    UntilClose,
-}
-
-fn header_tokens<'a>(
-    headers: &'a [HeaderField],
-    name: &'a str,
-) -> impl Iterator<Item = String> + 'a {
-    headers
-        .iter()
-        .filter(move |h| h.name.eq_ignore_ascii_case(name))
-        .flat_map(|h| {
-            h.value_str()
-                .split(',')
-                .map(|t| t.trim().to_ascii_lowercase())
-                .filter(|t| !t.is_empty())
-                .collect::<Vec<_>>()
-        })
-}
-
-fn content_length(headers: &[HeaderField]) -> Result<Option<u64>, String> {
-    let mut found: Option<u64> = None;
-    for value in header_tokens(headers, "content-length") {
-        let n: u64 = value
-            .parse()
-            .map_err(|_| format!("bad Content-Length {value:?}"))?;
-        if found.is_some_and(|f| f != n) {
-            return Err("conflicting Content-Length values".into());
-        }
-        found = Some(n);
-    }
-    Ok(found)
-}
-
-/// Body framing of a request (RFC 9112 §6.3). Requests that carry both
-/// Transfer-Encoding and Content-Length are refused: forwarding them is how
-/// request smuggling starts.
-pub fn request_framing(headers: &[HeaderField]) -> Result<Framing, String> {
-    let codings: Vec<String> = header_tokens(headers, "transfer-encoding").collect();
-    let length = content_length(headers)?;
-    if !codings.is_empty() {
-        if length.is_some() {
-            return Err("both Transfer-Encoding and Content-Length".into());
-        }
-        return match codings.last().map(String::as_str) {
-            Some("chunked") => Ok(Framing::Chunked),
-            _ => Err("Transfer-Encoding of a request must end in chunked".into()),
-        };
-    }
-    Ok(match length {
-        Some(0) | None => Framing::None,
-        Some(n) => Framing::Length(n),
-    })
-}
-
-/// Body framing of a response to `method` (RFC 9112 §6.3).
-pub fn response_framing(method: &str, status: u16, headers: &[HeaderField]) -> Framing {
-    if method.eq_ignore_ascii_case("HEAD")
-        || (100..200).contains(&status)
-        || status == 204
-        || status == 304
-    {
-        return Framing::None;
-    }
-    let codings: Vec<String> = header_tokens(headers, "transfer-encoding").collect();
-    if !codings.is_empty() {
-        return if codings.last().map(String::as_str) == Some("chunked") {
-            Framing::Chunked
-        } else {
-            Framing::UntilClose
-        };
-    }
-    match content_length(headers) {
-        Ok(Some(0)) => Framing::None,
-        Ok(Some(n)) => Framing::Length(n),
-        Ok(None) | Err(_) => Framing::UntilClose,
-    }
-}
-
-/// Whether the sender of a message with these headers closes after it.
-pub fn closes_after(version: u8, headers: &[HeaderField]) -> bool {
-    let mut keep_alive = false;
-    for token in header_tokens(headers, "connection") {
-        match token.as_str() {
-            "close" => return true,
-            "keep-alive" => keep_alive = true,
-            _ => {}
-        }
-    }
-    version == 0 && !keep_alive
-}
-
-pub fn expects_continue(headers: &[HeaderField]) -> bool {
-    header_tokens(headers, "expect").any(|t| t == "100-continue")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -354,51 +256,5 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(head.reason, "\u{e9}t\u{e9}");
-    }
-
-    fn h(pairs: &[(&str, &str)]) -> Vec<HeaderField> {
-        pairs
-            .iter()
-            .map(|(n, v)| HeaderField::new(*n, v.as_bytes()))
-            .collect()
-    }
-
-    #[test]
-    fn framing_rules() {
-        assert_eq!(
-            request_framing(&h(&[("Content-Length", "5")])),
-            Ok(Framing::Length(5))
-        );
-        assert_eq!(request_framing(&h(&[])), Ok(Framing::None));
-        assert_eq!(
-            request_framing(&h(&[("Transfer-Encoding", "gzip, chunked")])),
-            Ok(Framing::Chunked)
-        );
-        assert!(request_framing(&h(&[
-            ("Transfer-Encoding", "chunked"),
-            ("Content-Length", "3")
-        ]))
-        .is_err());
-        assert!(request_framing(&h(&[("Content-Length", "3"), ("Content-Length", "4")])).is_err());
-        assert!(request_framing(&h(&[("Content-Length", "-1")])).is_err());
-        assert_eq!(
-            response_framing("HEAD", 200, &h(&[("Content-Length", "9")])),
-            Framing::None
-        );
-        assert_eq!(response_framing("GET", 304, &h(&[])), Framing::None);
-        assert_eq!(response_framing("GET", 200, &h(&[])), Framing::UntilClose);
-        assert_eq!(
-            response_framing("GET", 200, &h(&[("transfer-encoding", "chunked")])),
-            Framing::Chunked
-        );
-    }
-
-    #[test]
-    fn connection_semantics() {
-        assert!(closes_after(1, &h(&[("Connection", "close")])));
-        assert!(!closes_after(1, &h(&[])));
-        assert!(closes_after(0, &h(&[])));
-        assert!(!closes_after(0, &h(&[("Connection", "Keep-Alive")])));
-        assert!(expects_continue(&h(&[("Expect", "100-continue")])));
     }
 }

@@ -4,8 +4,10 @@
 
 use bytes::BytesMut;
 use std::io;
+use std::os::fd::{AsFd, OwnedFd};
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 
@@ -79,6 +81,18 @@ impl AsyncWrite for Stream {
     }
 }
 
+/// The TCP socket under a stream (a duplicate descriptor: the socket closes
+/// when this and the stream's halves are all dropped).
+pub struct Socket(OwnedFd);
+
+impl Socket {
+    /// Makes the coming close a reset: SO_LINGER with a zero timeout, so the
+    /// kernel sends RST instead of FIN once every handle is dropped.
+    pub fn reset_on_close(&self) {
+        let _ = socket2::SockRef::from(&self.0).set_linger(Some(Duration::ZERO));
+    }
+}
+
 /// The read half of a [`Stream`]: plain TCP splits without a lock.
 pub enum ReadHalf {
     Plain(tokio::net::tcp::OwnedReadHalf),
@@ -92,6 +106,20 @@ pub enum WriteHalf {
 }
 
 impl Stream {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Stream::Plain(s) => s,
+            Stream::TlsServer(s) => s.get_ref().0,
+            Stream::TlsClient(s) => s.get_ref().0,
+        }
+    }
+
+    /// A second handle on the TCP socket, kept to reset the connection
+    /// (RST) where a peer of ours reset it, after the stream was split.
+    pub fn socket(&self) -> Option<Socket> {
+        self.tcp().as_fd().try_clone_to_owned().ok().map(Socket)
+    }
+
     pub fn split(self) -> (ReadHalf, WriteHalf) {
         match self {
             Stream::Plain(tcp) => {
@@ -167,6 +195,14 @@ impl<R: AsyncRead + Unpin> Reader<R> {
         self.inner.read_buf(&mut self.buf).await
     }
 
+    /// Like `read_more`, failing with `TimedOut` when no byte comes for `idle`.
+    pub async fn read_more_within(&mut self, idle: Duration) -> io::Result<usize> {
+        match tokio::time::timeout(idle, self.read_more()).await {
+            Ok(read) => read,
+            Err(_) => Err(idle_error("read", idle)),
+        }
+    }
+
     /// True if the peer has closed (or sent something unasked for) while idle:
     /// checked without waiting, before a kept-alive connection is reused.
     pub async fn is_stale(&mut self) -> bool {
@@ -191,16 +227,21 @@ impl<R: AsyncRead + Unpin> Reader<R> {
 /// Output waiting to be written: small pieces (a head, a short body) leave in
 /// one write; a flush happens before any wait for input, so nothing waits on
 /// bytes we are holding back.
+///
+/// Every write has a deadline (`idle`): a peer that takes nothing for that
+/// long fails the write with `TimedOut` instead of holding the exchange.
 pub struct Writer<W> {
     inner: W,
     pending: Vec<u8>,
+    idle: Duration,
 }
 
 impl<W: AsyncWrite + Unpin> Writer<W> {
-    pub fn new(inner: W) -> Self {
+    pub fn new(inner: W, idle: Duration) -> Self {
         Self {
             inner,
             pending: Vec::with_capacity(8 * 1024),
+            idle,
         }
     }
 
@@ -208,23 +249,41 @@ impl<W: AsyncWrite + Unpin> Writer<W> {
         if self.pending.len() + bytes.len() > IO_CHUNK {
             self.flush().await?;
             if bytes.len() >= IO_CHUNK {
-                return self.inner.write_all(bytes).await;
+                return self.write_within(bytes).await;
             }
         }
         self.pending.extend_from_slice(bytes);
         Ok(())
     }
 
+    async fn write_within(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match tokio::time::timeout(self.idle, self.inner.write_all(bytes)).await {
+            Ok(written) => written,
+            Err(_) => Err(idle_error("written", self.idle)),
+        }
+    }
+
     pub async fn flush(&mut self) -> io::Result<()> {
         if !self.pending.is_empty() {
-            self.inner.write_all(&self.pending).await?;
+            let pending = std::mem::take(&mut self.pending);
+            let written = self.write_within(&pending).await;
+            self.pending = pending;
             self.pending.clear();
+            written?;
         }
         self.inner.flush().await
     }
 
+    /// Flushes (bounded) and sends FIN.
     pub async fn shutdown(&mut self) {
         let _ = self.flush().await;
-        let _ = self.inner.shutdown().await;
+        let _ = tokio::time::timeout(self.idle, self.inner.shutdown()).await;
     }
+}
+
+fn idle_error(what: &str, idle: Duration) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        format!("no byte could be {what} for {} s", idle.as_secs()),
+    )
 }

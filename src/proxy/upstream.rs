@@ -2,6 +2,7 @@
 
 use super::io::Stream;
 use crate::config::{Scheme, Upstream};
+use crate::model::ErrorKind;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpStream;
@@ -27,8 +28,12 @@ pub enum ConnectError {
 }
 
 impl ConnectError {
-    pub fn is_timeout(&self) -> bool {
-        matches!(self, ConnectError::Timeout { .. })
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            ConnectError::Io { source, .. } => ErrorKind::of_io(source),
+            ConnectError::Timeout { .. } => ErrorKind::Timeout,
+            ConnectError::Tls { .. } | ConnectError::BadName(_) => ErrorKind::Tls,
+        }
     }
 }
 

@@ -227,7 +227,7 @@ fn entry(x: &Exchange, (req_n, resp_n): (usize, Option<usize>), opts: &RenderOpt
             ssl: -1.0,
         },
         comment: None,
-        error: x.error.clone(),
+        error: x.error.as_ref().map(|e| e.summary()),
         tracer: TracerExt {
             caller: x.caller.clone(),
             service: x.service.clone(),

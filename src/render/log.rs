@@ -70,7 +70,7 @@ pub fn log_md(exchanges: &[Exchange], opts: &RenderOptions) -> String {
                     "### ({}) FAIL <<< ({}) : {} {}\n",
                     x.caller, x.service, x.method, url
                 ));
-                code_block(&mut out, "", "text", error);
+                code_block(&mut out, "", "text", &error.summary());
                 out.push('\n');
             }
         }

@@ -94,7 +94,7 @@ pub fn section(out: &mut String, event: &Event<'_>, opts: &RenderOptions) {
 /// section where the failure shows: the response when there is one.
 fn failure_note(event: &Event<'_>) -> Option<String> {
     let x = event.exchange;
-    let error = x.error.as_deref()?;
+    let error = x.error.as_ref()?.summary();
     let on_this_side = match event.side {
         Side::Request => x.status.is_none(),
         Side::Response => true,

@@ -72,11 +72,73 @@ impl ExchangeFilter {
     }
 }
 
-/// Captured exchanges the writer could not queue: counted, never silent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Captured exchanges that were not stored: counted with their cause,
+/// never silent.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Loss {
     pub at: Micros,
     pub count: i64,
+    pub cause: LossCause,
+    /// The first error message, for `write-failed` (e.g. "database or disk is full").
+    pub detail: Option<String>,
+}
+
+/// Why exchanges were not stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LossCause {
+    /// The writer's queue was full: the database did not keep up.
+    QueueFull,
+    /// Body bytes waiting for the database were over `[storage].queue_bytes`.
+    QueueBytes,
+    /// The database refused the batch (disk full, I/O error, ...).
+    WriteFailed,
+    /// The writer had stopped (shutdown).
+    WriterStopped,
+}
+
+impl LossCause {
+    pub const ALL: [LossCause; 4] = [
+        LossCause::QueueFull,
+        LossCause::QueueBytes,
+        LossCause::WriteFailed,
+        LossCause::WriterStopped,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LossCause::QueueFull => "queue-full",
+            LossCause::QueueBytes => "queue-bytes",
+            LossCause::WriteFailed => "write-failed",
+            LossCause::WriterStopped => "writer-stopped",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
+    /// For people: "capture queue full".
+    pub fn describe(self) -> &'static str {
+        match self {
+            LossCause::QueueFull => "capture queue full",
+            LossCause::QueueBytes => "capture queue over its byte bound",
+            LossCause::WriteFailed => "database write failed",
+            LossCause::WriterStopped => "writer stopped",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Losses of one cause in a window of time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LossTally {
+    pub cause: LossCause,
+    pub count: i64,
+    /// One of the recorded messages, if any.
+    pub detail: Option<String>,
 }
 
 /// One user's token as keystone issued it (kept for caller attribution).
@@ -95,6 +157,10 @@ pub trait Store: Send + Sync {
     /// Stores a batch in one transaction; assigns nothing back (ids are the database's).
     async fn insert_exchanges(&self, batch: &[Exchange]) -> Result<()>;
     async fn record_loss(&self, loss: Loss) -> Result<()>;
+    /// Losses recorded in a window (inclusive), by cause.
+    async fn losses(&self, _from: Micros, _to: Micros) -> Result<Vec<LossTally>> {
+        Ok(Vec::new())
+    }
 
     /// Oldest first, in event order (request_seq).
     async fn list_exchanges(&self, filter: &ExchangeFilter) -> Result<Vec<Exchange>>;

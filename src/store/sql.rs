@@ -8,9 +8,12 @@
 //! applies its migrations. Orderings that would depend on a text collation
 //! (PostgreSQL's follows the database locale) are done here, bytewise.
 
-use super::{codec, ExchangeFilter, Loss, Result, Store, StoreError, TokenOwner};
+use super::{
+    codec, ExchangeFilter, Loss, LossCause, LossTally, Result, Store, StoreError, TokenOwner,
+};
 use crate::model::{
-    BodyRecord, CallerSource, Exchange, Flow, FlowSummary, Micros, RecordedCommand,
+    BodyRecord, CallerSource, ErrorKind, ErrorSide, Exchange, ExchangeError, Flow, FlowSummary,
+    Micros, RecordedCommand,
 };
 use sqlx::{
     ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, QueryBuilder, Row, Type,
@@ -18,7 +21,7 @@ use sqlx::{
 use std::borrow::Cow;
 
 /// Rows per multi-row INSERT (PostgreSQL; SQLite steps one prepared row
-/// statement, see `sqlite_insert.rs`): 28 binds each stays far below
+/// statement, see `sqlite_insert.rs`): 30 binds each stays far below
 /// PostgreSQL's 65535 bind limit while cutting statement round trips.
 const ROWS_PER_INSERT: usize = 256;
 /// Kept body bytes per INSERT: a batch of large bodies goes in several
@@ -29,7 +32,7 @@ pub(super) const INSERT_HEAD: &str = "INSERT INTO exchanges (uuid, request_id, s
     caller_source, client_addr, upstream_url, method, target, request_version, request_headers, \
     request_body, request_body_size, request_body_sha256, status, reason, response_version, \
     response_headers, response_body, response_body_size, response_body_sha256, request_seq, \
-    response_seq, started_at, response_at, finished_at, error, ignored) ";
+    response_seq, started_at, response_at, finished_at, error, ignored, error_kind, error_side) ";
 
 /// A batch retried after a failed commit must not store anything twice.
 pub(super) const INSERT_TAIL: &str = " ON CONFLICT (uuid) DO NOTHING";
@@ -38,7 +41,7 @@ const COLUMNS_HEAD: &str = "id, uuid, request_id, service, caller, caller_source
     upstream_url, method, target, request_version, request_headers, request_body_size, \
     request_body_sha256, status, reason, response_version, response_headers, response_body_size, \
     response_body_sha256, request_seq, response_seq, started_at, response_at, finished_at, error, \
-    ignored";
+    ignored, error_kind, error_side";
 
 const FLOW_COLUMNS: &str =
     "SELECT name, title, started_at, stopped_at, command_argv, stdout, stderr, exit_status FROM flows";
@@ -239,8 +242,10 @@ async fn insert_with_binds(pool: &Pool<sqlx::Postgres>, batch: &[Exchange]) -> R
                 .push_bind(ex.started_at)
                 .push_bind(ex.response_at)
                 .push_bind(ex.finished_at)
-                .push_bind(opt_text(&ex.error))
-                .push_bind(ex.ignored);
+                .push_bind(ex.error.as_ref().map(|e| text(&e.message)))
+                .push_bind(ex.ignored)
+                .push_bind(ex.error.as_ref().map(|e| e.kind.as_str().to_string()))
+                .push_bind(ex.error.as_ref().map(|e| e.side.as_str().to_string()));
         });
         qb.push(INSERT_TAIL);
         qb.build().execute(&mut *tx).await?;
@@ -377,9 +382,31 @@ where
         started_at: row.try_get("started_at")?,
         response_at: row.try_get("response_at")?,
         finished_at: row.try_get("finished_at")?,
-        error: row.try_get("error")?,
+        error: error_from_columns(
+            row.try_get("error")?,
+            row.try_get("error_kind")?,
+            row.try_get("error_side")?,
+        ),
         ignored: row.try_get("ignored")?,
     })
+}
+
+/// A stored error; rows from before errors had kinds read as `other`.
+fn error_from_columns(
+    message: Option<String>,
+    kind: Option<String>,
+    side: Option<String>,
+) -> Option<ExchangeError> {
+    let message = message?;
+    Some(ExchangeError::new(
+        kind.as_deref()
+            .and_then(ErrorKind::parse)
+            .unwrap_or(ErrorKind::Other),
+        side.as_deref()
+            .and_then(ErrorSide::parse)
+            .unwrap_or(ErrorSide::Tracer),
+        message,
+    ))
 }
 
 fn flow_from_row<R>(row: &R) -> Result<Flow>
@@ -447,12 +474,41 @@ where
     }
 
     async fn record_loss(&self, loss: Loss) -> Result<()> {
-        sqlx::query::<DB>("INSERT INTO capture_losses (at, count) VALUES ($1, $2)")
-            .bind(loss.at)
-            .bind(loss.count)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query::<DB>(
+            "INSERT INTO capture_losses (at, count, cause, detail) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(loss.at)
+        .bind(loss.count)
+        .bind(loss.cause.as_str().to_string())
+        .bind(loss.detail.as_deref().map(text))
+        .execute(&self.pool)
+        .await?;
         Ok(())
+    }
+
+    async fn losses(&self, from: Micros, to: Micros) -> Result<Vec<LossTally>> {
+        // PostgreSQL's SUM of BIGINT is NUMERIC: cast back.
+        let rows = sqlx::query::<DB>(
+            "SELECT cause, CAST(SUM(count) AS BIGINT), MAX(detail) FROM capture_losses \
+             WHERE at >= $1 AND at <= $2 GROUP BY cause",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut tallies = rows
+            .iter()
+            .map(|r| {
+                let cause: String = r.try_get(0)?;
+                Ok(LossTally {
+                    cause: LossCause::parse(&cause).unwrap_or(LossCause::QueueFull),
+                    count: r.try_get(1)?,
+                    detail: r.try_get(2)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        tallies.sort_by_key(|t| t.cause);
+        Ok(tallies)
     }
 
     async fn list_exchanges(&self, filter: &ExchangeFilter) -> Result<Vec<Exchange>> {

@@ -2,7 +2,7 @@
 //! exchange, every value bound in place (`SQLITE_STATIC`) from the batch.
 //!
 //! Through sqlx every bound value is copied twice and allocated three times
-//! on its way to SQLite (28 values per exchange), and every statement is a
+//! on its way to SQLite (30 values per exchange), and every statement is a
 //! round trip to the connection's worker thread. At proxy rates that cost
 //! more CPU than SQLite's own work. sqlx hands out the raw connection for
 //! such cases (`lock_handle`); the connection stays sqlx's, with its
@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 /// The shared column list (`sql::INSERT_HEAD`) with one row of numbered
 /// parameters, in the order `insert_row` binds them.
 static INSERT: LazyLock<CString> = LazyLock::new(|| {
-    let params: Vec<String> = (1..=28).map(|i| format!("?{i}")).collect();
+    let params: Vec<String> = (1..=30).map(|i| format!("?{i}")).collect();
     let sql = format!("{INSERT_HEAD}VALUES ({}){INSERT_TAIL}", params.join(", "));
     CString::new(sql).unwrap_or_default()
 });
@@ -181,7 +181,7 @@ impl Statement {
     }
 
     fn int(&mut self, i: c_int, n: i64) -> Result<()> {
-        // SAFETY: valid statement, index within 1..=28.
+        // SAFETY: valid statement, index within 1..=30.
         let rc = unsafe { ffi::sqlite3_bind_int64(self.stmt.as_ptr(), i, n) };
         check(self.db, rc)
     }
@@ -194,7 +194,7 @@ impl Statement {
     }
 
     fn null(&mut self, i: c_int) -> Result<()> {
-        // SAFETY: valid statement, index within 1..=28.
+        // SAFETY: valid statement, index within 1..=30.
         let rc = unsafe { ffi::sqlite3_bind_null(self.stmt.as_ptr(), i) };
         check(self.db, rc)
     }
@@ -269,8 +269,10 @@ fn insert_row(
     stmt.int(24, ex.started_at)?;
     stmt.opt_int(25, ex.response_at)?;
     stmt.int(26, ex.finished_at)?;
-    stmt.opt_text(27, ex.error.as_deref())?;
+    stmt.opt_text(27, ex.error.as_ref().map(|e| e.message.as_str()))?;
     stmt.int(28, i64::from(ex.ignored))?;
+    stmt.opt_text(29, ex.error.as_ref().map(|e| e.kind.as_str()))?;
+    stmt.opt_text(30, ex.error.as_ref().map(|e| e.side.as_str()))?;
     stmt.run()
 }
 

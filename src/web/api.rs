@@ -105,13 +105,17 @@ pub fn stats(app: &App) -> Value {
 /// is in the database (how `tracer flow stop` knows an export is complete).
 pub async fn flush(app: &App) -> Reply {
     let flushed = app.state.queue.flush(FLUSH_WAIT).await;
-    let status = if flushed {
+    let status = if flushed.stored {
         StatusCode::OK
     } else {
         StatusCode::GATEWAY_TIMEOUT
     };
     reply::json(
         status,
-        &json!({ "flushed": flushed, "queue": app.state.queue.stats() }),
+        &json!({
+            "flushed": flushed.stored,
+            "still_streaming": flushed.still_streaming,
+            "queue": app.state.queue.stats(),
+        }),
     )
 }

@@ -230,7 +230,7 @@ mod tests {
     fn every_branch_of_the_templates_renders() {
         let evil = "<img src=x onerror=alert(1)>";
         let mut refused = exchange("openstack", "nova", "GET", "/v2.1/servers", (1, None), None);
-        refused.error = Some(format!("upstream refused {evil}"));
+        refused.error = Some(format!("upstream refused {evil}").into());
         let mut gateway = exchange(
             "openstack",
             "glance",
@@ -317,7 +317,9 @@ mod tests {
             queued: 9,
             stored: 8,
             lost: 1,
+            lost_queue_full: 1,
             write_errors: 0,
+            ..Default::default()
         };
         let page = render(
             "flows.html",

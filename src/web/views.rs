@@ -2,6 +2,7 @@
 //! so the templates only lay them out (and minijinja escapes every one).
 
 use crate::cli::list::{duration, size, status_text, time_ms};
+use crate::model::ExchangeError;
 use crate::model::{header_str, BodyRecord, CallerSource, Exchange, FlowSummary, HeaderField};
 use crate::render::body::{self, BodyView};
 use crate::render::events::{status_line, Event, Side};
@@ -165,7 +166,7 @@ impl ExchangeRow {
             duration: duration(x.duration_micros()),
             request_size: size(x.request_body.size),
             response_size: size(x.response_body.size),
-            error: x.error.clone(),
+            error: x.error.as_ref().map(ExchangeError::summary),
             ignored: x.ignored,
         }
     }
@@ -197,7 +198,7 @@ impl EventRow {
         // The error shows on the response the proxy made up (502), else on
         // the request that got none, as the pages place their failure note.
         let error = match (request, x.status) {
-            (true, None) | (false, Some(_)) => x.error.clone(),
+            (true, None) | (false, Some(_)) => x.error.as_ref().map(ExchangeError::summary),
             _ => None,
         };
         EventRow {

@@ -1,0 +1,209 @@
+//! One request on a connection: admitted (or refused), attributed, stamped,
+//! forwarded (retried once on a fresh upstream connection where that is
+//! safe), and ended with what the client should see.
+
+use super::answer::{fail, refuse, Failure, Refusal};
+use super::connection::{Conn, Next, UpstreamConn};
+use super::exchange::{push_lines, Record};
+use super::forward::forward;
+use super::framing::{
+    check_request_head, closes_after, expects_continue, is_idempotent, request_framing,
+};
+use super::head::RequestHead;
+use super::{Framing, Service};
+use crate::attribution::RequestView;
+use crate::model::{ErrorKind, ErrorSide, ExchangeError};
+use bytes::Bytes;
+
+pub(super) async fn serve_request(svc: &Service, conn: &mut Conn, head: RequestHead) -> Next {
+    let shared = &svc.shared;
+    let mut ex = shared.finisher.begin(Record::new(
+        &svc.name,
+        conn.peer_text.clone(),
+        Some(&head),
+        shared.clock.next(),
+        shared.limits.max_body,
+    ));
+    let framing = match admit(&head) {
+        Ok(framing) => framing,
+        Err(refusal) => return refuse(svc, conn, &mut ex, refusal).await,
+    };
+    let pre_read = match read_ahead(svc, conn, &head, framing).await {
+        Ok(body) => body,
+        Err(failure) => return fail(svc, conn, &mut ex, failure).await,
+    };
+    if let Some(body) = &pre_read {
+        ex.req_body.feed(body);
+    }
+
+    let caller_facts = conn.caller().await;
+    let view = view(svc, conn, &head);
+    let decision = shared
+        .finisher
+        .attributor
+        .decide(&caller_facts, &view, pre_read.as_deref());
+    let stamps = ex.stamp_request(decision.caller, decision.source);
+    let _in_flight = shared
+        .finisher
+        .attributor
+        .in_flight(&svc.name, &head.headers);
+
+    let upstream = &svc.connector.upstream;
+    ex.ex.upstream_url = upstream.url_for(&head.target);
+    let mut forwarded_head = Vec::with_capacity(head.raw_header_lines.len() + 256);
+    forwarded_head.extend_from_slice(head.method.as_bytes());
+    forwarded_head.push(b' ');
+    forwarded_head.extend_from_slice(upstream.prefix_for(&head.target).as_bytes());
+    forwarded_head.extend_from_slice(head.target.as_bytes());
+    forwarded_head.extend_from_slice(if head.version == 0 {
+        b" HTTP/1.0\r\n"
+    } else {
+        b" HTTP/1.1\r\n"
+    });
+    forwarded_head.extend_from_slice(&head.raw_header_lines);
+    push_lines(&mut forwarded_head, &stamps);
+    forwarded_head.extend_from_slice(b"\r\n");
+    let rest = match &pre_read {
+        Some(body) => {
+            forwarded_head.extend_from_slice(body);
+            Framing::None
+        }
+        None => framing,
+    };
+    // Only a request held whole, and one that may be sent twice without
+    // changing what it does, is sent again on a fresh connection.
+    let replayable = rest == Framing::None && is_idempotent(&head.method);
+    let request_closes = closes_after(head.version, &head.headers);
+
+    for attempt in 1..=2 {
+        let reused = match conn.upstream.as_mut() {
+            Some(up) => !up.r.is_stale().await,
+            None => false,
+        };
+        if !reused {
+            conn.upstream = None;
+            match svc.connector.connect().await {
+                Ok(stream) => {
+                    conn.upstream = Some(UpstreamConn::new(stream, shared.limits.body_idle))
+                }
+                Err(e) => {
+                    let failure = Failure::new(e.kind(), ErrorSide::Upstream, e.to_string());
+                    return fail(svc, conn, &mut ex, failure).await;
+                }
+            }
+        }
+        match forward(svc, conn, &mut ex, &forwarded_head, rest, &head.method).await {
+            Ok(response_closes) => {
+                ex.settle();
+                let keep = !request_closes && !response_closes;
+                if !keep {
+                    conn.upstream = None;
+                }
+                return if keep { Next::KeepAlive } else { Next::Close };
+            }
+            Err(failure) if failure.is_retryable() && reused && replayable && attempt == 1 => {
+                // A kept-alive upstream connection closed under us: the
+                // client would have seen the same on its own connection
+                // and sent the request again.
+                tracing::debug!(
+                    service = %svc.name,
+                    "sending again on a new upstream connection: {}",
+                    failure.error.message
+                );
+                conn.upstream = None;
+                ex.resp.any_bytes = false;
+            }
+            Err(failure) => {
+                conn.upstream = None;
+                return fail(svc, conn, &mut ex, failure).await;
+            }
+        }
+    }
+    unreachable!("the second attempt never retries")
+}
+
+fn view<'a>(svc: &'a Service, conn: &Conn, head: &'a RequestHead) -> RequestView<'a> {
+    RequestView {
+        service: &svc.name,
+        peer: conn.peer,
+        local: conn.local,
+        method: &head.method,
+        target: &head.target,
+        headers: &head.headers,
+    }
+}
+
+/// What tracer refuses to forward: a reverse proxy is not an open proxy,
+/// and a request two parsers could frame differently is not forwarded at all.
+fn admit(head: &RequestHead) -> Result<Framing, Refusal> {
+    let client = |kind, message: String| ExchangeError::new(kind, ErrorSide::Client, message);
+    if head.method.eq_ignore_ascii_case("CONNECT") {
+        return Err(Refusal {
+            status: 405,
+            reason: "Method Not Allowed",
+            error: client(
+                ErrorKind::Rejected,
+                "CONNECT is not served: tracer is a reverse proxy".into(),
+            ),
+        });
+    }
+    if !(head.target.starts_with('/') || head.target == "*") {
+        return Err(Refusal {
+            status: 400,
+            reason: "Bad Request",
+            error: client(
+                ErrorKind::Rejected,
+                "only origin-form targets (/path) are served: tracer is a reverse proxy, not an open proxy".into(),
+            ),
+        });
+    }
+    check_request_head(head.bare_lf, head.version, &head.headers)
+        .and_then(|()| request_framing(head.version, &head.headers))
+        .map_err(|e| {
+            let (status, reason) = e.status();
+            Refusal {
+                status,
+                reason,
+                error: client(ErrorKind::BadFraming, e.to_string()),
+            }
+        })
+}
+
+/// Attribution may want a small body first (a token request names its
+/// user): read it whole before forwarding.
+async fn read_ahead(
+    svc: &Service,
+    conn: &mut Conn,
+    head: &RequestHead,
+    framing: Framing,
+) -> Result<Option<Bytes>, Failure> {
+    let Framing::Length(n) = framing else {
+        return Ok(None);
+    };
+    let limit = svc
+        .shared
+        .finisher
+        .attributor
+        .wants_body(&view(svc, conn, head));
+    if !limit.is_some_and(|limit| n <= limit as u64) || expects_continue(&head.headers) {
+        return Ok(None);
+    }
+    let idle = svc.shared.limits.body_idle;
+    while (conn.client_r.buf.len() as u64) < n {
+        let failure = match conn.client_r.read_more_within(idle).await {
+            Ok(k) if k > 0 => continue,
+            Ok(_) => Failure::new(
+                ErrorKind::ClosedEarly,
+                ErrorSide::Client,
+                "client closed the connection during the request body",
+            ),
+            Err(e) => Failure::new(
+                ErrorKind::of_io(&e),
+                ErrorSide::Client,
+                format!("client connection failed during the request body: {e}"),
+            ),
+        };
+        return Err(failure);
+    }
+    Ok(Some(conn.client_r.buf.split_to(n as usize).freeze()))
+}
