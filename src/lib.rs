@@ -13,6 +13,7 @@ pub mod config;
 pub mod daemon;
 pub mod export;
 pub mod model;
+pub mod present;
 pub mod proxy;
 pub mod render;
 pub mod store;

@@ -15,6 +15,8 @@ fn main() -> ExitCode {
     let cli = tracer::cli::Cli::parse();
     match tracer::cli::run(cli) {
         Ok(code) => code,
+        // The reader of stdout went away (`| head`): nothing left to say.
+        Err(err) if tracer::cli::is_closed_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             // One clear line for the user: the error and its causes, no backtrace.
             let mut line = format!("tracer: {err}");

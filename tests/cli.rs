@@ -238,7 +238,7 @@ fn unreachable_database_is_one_clear_line() {
         .unwrap();
     let err = one_line_failure(&out);
     assert!(
-        err.contains("cannot open database") && err.contains("/nonexistent-dir does not exist"),
+        err.contains("cannot open database") && err.contains("/nonexistent-dir/x.db does not exist"),
         "{err}"
     );
 }
@@ -246,6 +246,7 @@ fn unreachable_database_is_one_clear_line() {
 #[test]
 fn show_of_an_unknown_id_fails() {
     let env = Env::new();
+    env.ok(&["flow", "start", "first"]);
     let err = one_line_failure(&env.run(&["show", "999"]));
     assert!(err.contains("no exchange") && err.contains("999"), "{err}");
 }
@@ -402,7 +403,7 @@ fn flow_stop_closes_the_window_then_waits_for_the_daemon() {
 fn database_file_is_created_private() {
     use std::os::unix::fs::PermissionsExt;
     let env = Env::new();
-    env.ok(&["flow", "list"]);
+    env.ok(&["flow", "start", "first"]);
     let mode = std::fs::metadata(Path::new(env.dir.path()).join("t.db"))
         .unwrap()
         .permissions()
@@ -470,4 +471,63 @@ fn sigterm_to_tracer_ends_the_command_and_stops_the_flow() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(128 + 9));
     assert!(flow_is_closed(&env, "term"));
+}
+
+/// `list`, `show`, `export` and `flow list` read: in an empty folder they
+/// say there is nothing and create nothing; on a copy in a read-only
+/// folder (a read-only bind mount, which stops root too) they work.
+#[test]
+fn read_commands_open_the_database_read_only() {
+    let env = Env::new();
+    for args in [&["list"][..], &["flow", "list"], &["show", "1"]] {
+        let err = one_line_failure(&env.run(args));
+        assert!(err.contains("does not exist"), "{args:?}: {err}");
+    }
+    assert!(
+        !env.dir.path().join("t.db").exists(),
+        "a read command created the database"
+    );
+
+    let t0 = now() - 60_000_000;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let s = env.store().await;
+        s.start_flow("ro", None, t0 - 1).await.unwrap();
+        s.insert_exchanges(&[exchange(1, t0)]).await.unwrap();
+        s.stop_flow(Some("ro"), t0 + 1).await.unwrap();
+        s.close().await;
+    });
+    let ro = tempfile::tempdir().unwrap();
+    std::fs::copy(env.dir.path().join("t.db"), ro.path().join("t.db")).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let tracer = env!("CARGO_BIN_EXE_tracer");
+    let script = format!(
+        "set -e; mount --bind -o ro {ro} {ro}; \
+         touch {ro}/probe 2>/dev/null && {{ echo 'bind mount is writable'; exit 3; }}; \
+         db=sqlite://{ro}/t.db; \
+         {tracer} --db $db list; {tracer} --db $db show 1 >/dev/null; \
+         {tracer} --db $db flow list; {tracer} --db $db export --flow ro --out {out}/pages",
+        ro = ro.path().display(),
+        out = out.path().display(),
+    );
+    let run = Command::new("unshare")
+        .args(["-m", "sh", "-c", &script])
+        .env_remove("TRACER_CONFIG")
+        .current_dir(env.dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "read-only copy: {}{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let listed = String::from_utf8_lossy(&run.stdout);
+    assert!(listed.contains("ro"), "{listed}");
+    assert!(out.path().join("pages/index.md").is_file());
+    let names: Vec<_> = std::fs::read_dir(ro.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["t.db"], "nothing was written beside the copy");
 }

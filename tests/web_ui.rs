@@ -14,7 +14,7 @@ use serde_json::Value;
 use std::net::SocketAddr;
 use std::process::Command;
 use std::sync::Arc;
-use tracer::cli::json;
+use tracer::present::json;
 use tracer::model::Exchange;
 use tracer::timefmt::now_micros;
 

@@ -1,7 +1,7 @@
 //! Dispatch: config, logging, the runtime and the store every subcommand
 //! needs, then the subcommand's own file.
 
-use super::{flow, list, record, show, Cli, Command};
+use super::{flow, list, out, record, show, Cli, Command, FlowCommand};
 use crate::config::Config;
 use anyhow::Context as _;
 use std::process::ExitCode;
@@ -34,28 +34,60 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> {
-    let store = crate::store::open(&config.storage.url).await?;
+    // Commands that only read open the database read-only: they work on a
+    // read-only copy and never create or upgrade a database.
+    let store = if reads_only(&command) {
+        crate::store::open_read_only(&config.storage.url).await?
+    } else {
+        crate::store::open(&config.storage.url).await?
+    };
+    let done = run_command(command, config, &store).await;
+    store.close().await;
+    done
+}
+
+async fn run_command(
+    command: Command,
+    config: Config,
+    store: &crate::store::SharedStore,
+) -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve => {
-            crate::daemon::serve(config, store).await?;
+            crate::daemon::serve(config, store.clone()).await?;
         }
-        Command::Flow(cmd) => flow::run(&*store, &config, cmd).await?,
-        Command::Record { name, title, cmd } => {
-            return record::run(&*store, &config, &name, title.as_deref(), &cmd).await;
+        Command::Flow(cmd) => flow::run(&**store, &config, cmd).await?,
+        Command::Record {
+            name,
+            title,
+            replace,
+            cmd,
+        } => {
+            return record::run(&**store, &config, &name, title.as_deref(), replace, &cmd).await;
         }
-        Command::List(args) => list::run(&*store, &args).await?,
-        Command::Show { id, json } => show::run(&*store, &id, json).await?,
+        Command::List(args) => list::run(&**store, &args).await?,
+        Command::Show { id, json } => show::run(&**store, &id, json).await?,
         Command::Export(args) => {
-            for path in crate::export::export_flow(&*store, &args).await? {
-                println!("{}", path.display());
+            for path in crate::export::export_flow(&**store, &args).await? {
+                out::line(path.display())?;
             }
         }
         Command::Site(args) => {
-            crate::export::write_site(&*store, &args).await?;
-            println!("{}", args.out.display());
+            crate::export::write_site(&**store, &args).await?;
+            out::line(args.out.display())?;
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn reads_only(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::List(_)
+            | Command::Show { .. }
+            | Command::Export(_)
+            | Command::Site(_)
+            | Command::Flow(FlowCommand::List { .. })
+    )
 }
 
 /// Logs go to stderr (stdout is for results); `TRACER_LOG`, else `RUST_LOG`,

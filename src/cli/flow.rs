@@ -2,7 +2,8 @@
 //! `record` shares.
 
 use super::admin_client::{self, FlushOutcome, FLUSH_TIMEOUT};
-use super::{json, table, FlowCommand};
+use super::{out, table, FlowCommand};
+use crate::present::json;
 use crate::config::Config;
 use crate::model::{Flow, FlowSummary};
 use crate::store::Store;
@@ -14,35 +15,41 @@ pub async fn run(store: &dyn Store, config: &Config, cmd: FlowCommand) -> anyhow
             let flow = store
                 .start_flow(&name, title.as_deref(), now_micros())
                 .await?;
-            println!("started flow {} at {}", flow.name, rfc3339(flow.started_at));
+            out::line(format_args!(
+                "started flow {} at {}",
+                flow.name,
+                rfc3339(flow.started_at)
+            ))?;
         }
         FlowCommand::Stop { name } => {
             let (flow, was_open) = stop_and_flush(store, config, name.as_deref()).await?;
             if was_open {
-                println!("{}", stopped_line(store, &flow).await?);
+                out::line(stopped_line(store, &flow).await?)?;
             } else {
-                println!(
+                out::line(format_args!(
                     "flow {} was already stopped at {}",
                     flow.name,
                     rfc3339(flow.stopped_at.unwrap_or_default())
-                );
+                ))?;
             }
         }
         FlowCommand::List { json } => {
             let flows = store.list_flows().await?;
             if json {
                 for f in &flows {
-                    println!("{}", json::flow_summary(f));
+                    out::line(json::flow_summary(f))?;
                 }
             } else if flows.is_empty() {
                 eprintln!("no flows yet (start one with `tracer flow start NAME` or `tracer record NAME -- CMD`)");
             } else {
-                print!("{}", flow_table(&flows));
+                out::text(flow_table(&flows))?;
             }
         }
         FlowCommand::Delete { name } => {
             store.delete_flow(&name).await?;
-            println!("deleted flow {name} (its exchanges stay in the database)");
+            out::line(format_args!(
+                "deleted flow {name} (its exchanges stay in the database)"
+            ))?;
         }
     }
     Ok(())

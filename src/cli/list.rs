@@ -1,9 +1,11 @@
 //! `tracer list`: captured exchanges, newest last, as a table or JSON lines.
 
-use super::{json, table, ListArgs};
-use crate::model::{Exchange, Micros};
+use super::{out, table, ListArgs};
+use crate::present::json;
+use crate::present::units::{duration, size, status_text, time_ms};
+use crate::model::Exchange;
 use crate::store::{ExchangeFilter, Store};
-use crate::timefmt::{now_micros, parse_user_time, short};
+use crate::timefmt::{now_micros, parse_user_time};
 use anyhow::{anyhow, bail};
 
 /// Targets longer than this are shortened in the table (never in JSON).
@@ -14,12 +16,12 @@ pub async fn run(store: &dyn Store, args: &ListArgs) -> anyhow::Result<()> {
     let exchanges = store.list_exchange_heads(&filter).await?;
     if args.json {
         for ex in &exchanges {
-            println!("{}", json::exchange_summary(ex));
+            out::line(json::exchange_summary(ex))?;
         }
     } else if exchanges.is_empty() {
         eprintln!("no exchanges match");
     } else {
-        print!("{}", exchange_table(&exchanges));
+        out::text(exchange_table(&exchanges))?;
     }
     Ok(())
 }
@@ -88,44 +90,6 @@ fn exchange_table(exchanges: &[Exchange]) -> String {
     )
 }
 
-/// `2026-11-23 18:54:02.123`
-pub fn time_ms(at: Micros) -> String {
-    format!("{}.{:03}", short(at), at.rem_euclid(1_000_000) / 1000)
-}
-
-pub fn status_text(ex: &Exchange) -> String {
-    match (ex.status, &ex.error) {
-        (Some(s), _) => match ex.reason.as_deref() {
-            Some(r) if !r.is_empty() => format!("{s} {r}"),
-            _ => s.to_string(),
-        },
-        (None, Some(_)) => "error".into(),
-        (None, None) => "-".into(),
-    }
-}
-
-pub fn duration(micros: i64) -> String {
-    if micros < 1_000_000 {
-        format!("{:.1}ms", micros as f64 / 1000.0)
-    } else {
-        format!("{:.2}s", micros as f64 / 1_000_000.0)
-    }
-}
-
-pub fn size(n: u64) -> String {
-    const UNITS: [&str; 4] = ["K", "M", "G", "T"];
-    if n < 1024 {
-        return format!("{n}B");
-    }
-    let mut v = n as f64 / 1024.0;
-    let mut unit = 0;
-    while v >= 1024.0 && unit + 1 < UNITS.len() {
-        v /= 1024.0;
-        unit += 1;
-    }
-    format!("{v:.1}{}", UNITS[unit])
-}
-
 /// Keeps the start and the end of a long target, which tell most.
 fn shorten(s: &str, width: usize) -> String {
     let n = s.chars().count();
@@ -153,15 +117,5 @@ mod tests {
             "{s}"
         );
         assert_eq!(shorten("/v3", 60), "/v3");
-    }
-
-    #[test]
-    fn sizes_and_durations_read_well() {
-        assert_eq!(size(0), "0B");
-        assert_eq!(size(1536), "1.5K");
-        assert_eq!(size(3 * 1024 * 1024), "3.0M");
-        assert_eq!(duration(12_345), "12.3ms");
-        assert_eq!(duration(2_500_000), "2.50s");
-        assert_eq!(time_ms(1_700_000_000_123_456), "2023-11-14 22:13:20.123");
     }
 }

@@ -7,12 +7,13 @@ use std::path::PathBuf;
 mod admin_client;
 mod commands;
 mod flow;
-pub mod json;
-pub(crate) mod list;
+mod list;
+mod out;
 mod record;
 mod show;
 mod table;
 pub use commands::run;
+pub use out::is_closed_pipe;
 
 const ABOUT: &str =
     "Record the HTTP calls between the OpenStack CLI and its services, and turn them into pages.";
@@ -72,6 +73,10 @@ pub enum Command {
         /// A title for the flow's pages
         #[arg(long)]
         title: Option<String>,
+        /// Replace a closed flow of that name (one whose command failed is
+        /// replaced without asking)
+        #[arg(long)]
+        replace: bool,
         /// The command and its arguments, after `--`
         #[arg(last = true, required = true, value_name = "CMD")]
         cmd: Vec<String>,

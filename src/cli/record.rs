@@ -7,7 +7,7 @@
 use super::flow;
 use crate::config::Config;
 use crate::model::RecordedCommand;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use crate::timefmt::now_micros;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{ExitCode, Stdio};
@@ -27,9 +27,10 @@ pub async fn run(
     config: &Config,
     name: &str,
     title: Option<&str>,
+    replace: bool,
     argv: &[String],
 ) -> anyhow::Result<ExitCode> {
-    store.start_flow(name, title, now_micros()).await?;
+    start(store, name, title, replace).await?;
     let ran = run_command(argv).await;
 
     // Whatever happened to CMD, the flow is closed and keeps what we know.
@@ -78,6 +79,41 @@ pub async fn run(
     };
     eprintln!("tracer: {}", flow::stopped_line(store, &flow).await?);
     Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
+}
+
+/// Starts the flow. A closed flow of that name is replaced when its
+/// recorded command failed (so a retry just works) or when asked to.
+async fn start(
+    store: &dyn Store,
+    name: &str,
+    title: Option<&str>,
+    replace: bool,
+) -> anyhow::Result<()> {
+    match store.start_flow(name, title, now_micros()).await {
+        Err(StoreError::FlowExists(_)) => {
+            let old = store.get_flow(name).await?;
+            let failed = old
+                .command
+                .as_ref()
+                .and_then(|c| c.exit_status)
+                .map_or(old.command.is_some(), |status| status != 0);
+            if !(replace || failed) {
+                anyhow::bail!(
+                    "flow {name:?} already exists; choose another name, add --replace, or remove it with `tracer flow delete {name}`"
+                );
+            }
+            let why = if failed {
+                "its command failed"
+            } else {
+                "--replace"
+            };
+            eprintln!("tracer: replacing flow {name} ({why}; its exchanges stay in the database)");
+            store.delete_flow(name).await?;
+            store.start_flow(name, title, now_micros()).await?;
+            Ok(())
+        }
+        other => other.map(drop).map_err(Into::into),
+    }
 }
 
 #[derive(Debug, Default, Clone)]

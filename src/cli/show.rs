@@ -1,7 +1,8 @@
 //! `tracer show ID`: one exchange in full, for a terminal or as JSON.
 
-use super::json;
-use super::list::{duration, size};
+use super::out;
+use crate::present::json;
+use crate::present::units::{duration, size};
 use crate::model::{header_str, BodyRecord, Exchange, HeaderField};
 use crate::store::Store;
 use crate::timefmt::rfc3339;
@@ -18,9 +19,9 @@ pub async fn run(store: &dyn Store, key: &str, as_json: bool) -> anyhow::Result<
         anyhow::bail!("no exchange with id, uuid or request id {key:?} (see `tracer list`)");
     };
     if as_json {
-        println!("{}", json::exchange_full(&ex));
+        out::line(json::exchange_full(&ex))?;
     } else {
-        print!("{}", render(&ex));
+        out::text(render(&ex))?;
     }
     Ok(())
 }

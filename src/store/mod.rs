@@ -187,6 +187,9 @@ pub trait Store: Send + Sync {
     async fn list_flows(&self) -> Result<Vec<FlowSummary>>;
 
     async fn put_token(&self, token: &TokenOwner) -> Result<()>;
+    /// Closes the connections cleanly (SQLite then folds its WAL back into
+    /// the file, leaving one file behind).
+    async fn close(&self) {}
     /// Tokens not expired at `now`.
     async fn live_tokens(&self, now: Micros) -> Result<Vec<TokenOwner>>;
 }
@@ -203,6 +206,49 @@ pub async fn open(url: &str) -> Result<SharedStore> {
     } else {
         Err(StoreError::UnsupportedUrl(redact_url(url)))
     }
+}
+
+/// Opens the database a URL names for reading only (`list`, `show`,
+/// `export`, `flow list`, `site`): nothing is created or migrated.
+pub async fn open_read_only(url: &str) -> Result<SharedStore> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(sqlite::open_read_only(url).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(postgres::open_read_only(url).await?))
+    } else {
+        Err(StoreError::UnsupportedUrl(redact_url(url)))
+    }
+}
+
+/// Whether a database has every migration this tracer knows, without
+/// applying any: a reader must not change the schema under a daemon.
+pub(crate) async fn check_schema<DB>(
+    pool: &sqlx::Pool<DB>,
+    migrator: &sqlx::migrate::Migrator,
+) -> std::result::Result<(), String>
+where
+    DB: sqlx::Database,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    for<'q> i64: sqlx::Decode<'q, DB> + sqlx::Type<DB>,
+    usize: sqlx::ColumnIndex<DB::Row>,
+    <DB as sqlx::Database>::Arguments: sqlx::IntoArguments<DB>,
+{
+    use sqlx::Row as _;
+    let newest = migrator.iter().map(|m| m.version).max().unwrap_or(0);
+    let applied: i64 = sqlx::query::<DB>(
+        "SELECT CAST(COALESCE(MAX(version), 0) AS BIGINT) FROM _sqlx_migrations WHERE success",
+    )
+    .fetch_one(pool)
+    .await
+    .and_then(|row| row.try_get(0))
+    .map_err(|_| "not a tracer database (no schema version in it)".to_string())?;
+    if applied < newest {
+        return Err(format!(
+            "it was written by an older tracer (schema {applied}, this one reads {newest}); \
+             run a command that writes to it once (`tracer serve`, `tracer flow start`) to upgrade it"
+        ));
+    }
+    Ok(())
 }
 
 /// A database URL fit for messages and logs: its password (in the user

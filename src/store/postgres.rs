@@ -62,6 +62,39 @@ pub async fn open(url: &str) -> Result<PostgresStore> {
     Ok(SqlStore::new(pool))
 }
 
+/// Connects without migrating (read-only commands): the schema must be
+/// this tracer's already.
+pub async fn open_read_only(url: &str) -> Result<PostgresStore> {
+    let open_err = |message: String| StoreError::Open {
+        url: super::redact_url(url),
+        message: one_line(&message),
+    };
+    let mut options =
+        PgConnectOptions::from_str(url).map_err(|e| open_err(format!("bad URL: {e}")))?;
+    if options.get_application_name().is_none() {
+        options = options.application_name("tracer");
+    }
+    let pool = tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        PgPoolOptions::new()
+            .max_connections(2)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options),
+    )
+    .await
+    .map_err(|_| {
+        open_err(format!(
+            "no answer from the server within {}s",
+            CONNECT_TIMEOUT.as_secs()
+        ))
+    })?
+    .map_err(|e| open_err(connect_error(e)))?;
+    super::check_schema(&pool, &MIGRATOR)
+        .await
+        .map_err(open_err)?;
+    Ok(SqlStore::new(pool))
+}
+
 /// The cause of a failed connection, without sqlx's wrapping (and the
 /// server's source line numbers).
 fn connect_error(e: sqlx::Error) -> String {

@@ -521,7 +521,10 @@ where
 
     async fn get_exchange(&self, key: &str) -> Result<Option<Exchange>> {
         let key = key.trim();
-        let row = if !key.is_empty() && key.bytes().all(|b| b.is_ascii_digit()) {
+        // 32 hex digits are a request id or a uuid even when they are all
+        // decimal digits; a row id is at most 19 digits.
+        let row_id = !key.is_empty() && key.len() <= 19 && key.bytes().all(|b| b.is_ascii_digit());
+        let row = if row_id {
             let Ok(id) = key.parse::<i64>() else {
                 return Ok(None);
             };
@@ -646,6 +649,10 @@ where
             out.push(self.flow_summary(flow).await?);
         }
         Ok(out)
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
     }
 
     async fn put_token(&self, token: &TokenOwner) -> Result<()> {

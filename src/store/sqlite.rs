@@ -65,7 +65,13 @@ pub async fn open(url: &str) -> Result<SqliteStore> {
         .foreign_keys(true)
         // A statement that changes several rows inside a transaction keeps
         // a statement journal: in memory it costs no file writes.
-        .pragma("temp_store", "memory");
+        .pragma("temp_store", "memory")
+        // A bounded WAL: checkpoints come every 4 MiB (256 of these pages)
+        // instead of every 16, and the file is cut back to 4 MiB after
+        // each. With the disk full, a little freed space then lets storing
+        // resume instead of being refilled by one WAL growth.
+        .pragma("wal_autocheckpoint", "256")
+        .pragma("journal_size_limit", "4194304");
     // Several processes (the daemon, `tracer flow start`, a second daemon)
     // may open a fresh file at once: switching it to WAL and the first
     // migration take locks the others see as "database is locked" before
@@ -88,6 +94,62 @@ pub async fn open(url: &str) -> Result<SqliteStore> {
             Err(e) => return Err(open_err(e.to_string())),
         }
     }
+}
+
+/// Opens an existing file for reading only: nothing is created, migrated
+/// or written, so it works on a read-only copy (and on a read-only folder,
+/// where SQLite cannot make the WAL's shared-memory file: the file is then
+/// read as immutable).
+pub async fn open_read_only(url: &str) -> Result<SqliteStore> {
+    let open_err = |message: String| StoreError::Open {
+        url: url.to_string(),
+        message,
+    };
+    let path = Path::new(path_of(url).ok_or_else(|| open_err("no file path given".into()))?);
+    if !path.is_file() {
+        return Err(open_err(format!(
+            "{} does not exist (nothing recorded yet: `tracer serve` creates it)",
+            path.display()
+        )));
+    }
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .read_only(true)
+        .busy_timeout(BUSY_TIMEOUT);
+    let pool = match connect_checked(options.clone()).await {
+        Ok(pool) => pool,
+        Err(first) => {
+            let pool = connect_checked(options.immutable(true))
+                .await
+                .map_err(|_| open_err(first.to_string()))?;
+            let wal = format!("{}-wal", path.display());
+            if Path::new(&wal).exists() {
+                tracing::warn!(
+                    "{} is read as it was last checkpointed: what {wal} holds is not \
+                     seen (a read-only folder has no room for its index); copy the \
+                     database after `tracer serve` has stopped",
+                    path.display()
+                );
+            }
+            pool
+        }
+    };
+    super::check_schema(&pool, &MIGRATOR)
+        .await
+        .map_err(open_err)?;
+    Ok(SqlStore::new(pool))
+}
+
+async fn connect_checked(options: SqliteConnectOptions) -> std::result::Result<sqlx::SqlitePool, sqlx::Error> {
+    let pool = SqlitePoolOptions::new()
+        .max_connections(2)
+        .connect_with(options)
+        .await?;
+    // A WAL file that cannot be read shows on the first query, not on connect.
+    sqlx::query("SELECT count(*) FROM sqlite_master")
+        .execute(&pool)
+        .await?;
+    Ok(pool)
 }
 
 /// How long opening keeps retrying while another process holds the file's lock.

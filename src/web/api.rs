@@ -1,5 +1,5 @@
 //! The JSON API (docs/api.md). Every exchange and flow object is built by
-//! `cli::json`, so the API, `tracer list --json`, `tracer show --json` and
+//! `present::json`, so the API, `tracer list --json`, `tracer show --json` and
 //! `tracer flow list --json` agree field for field.
 
 use super::fetch;
@@ -7,7 +7,7 @@ use super::query::{self, ExchangeQuery, DEFAULT_LIMIT};
 use super::reply::{self, Reply, WebResult};
 use super::views::ServiceView;
 use super::App;
-use crate::cli::json;
+use crate::present::json;
 use crate::render::events::{events, Side};
 use crate::render::{har, RenderOptions};
 use crate::timefmt::rfc3339;

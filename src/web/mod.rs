@@ -4,7 +4,7 @@
 //! | file | what |
 //! | --- | --- |
 //! | `mod.rs` | the server and the route table |
-//! | `api.rs` | `/api/*`: JSON built by `cli::json` |
+//! | `api.rs` | `/api/*`: JSON built by `present::json` |
 //! | `pages.rs`, `views.rs`, `templates/` | the HTML pages (minijinja, auto-escaped) |
 //! | `fetch.rs` | the store reads both share |
 //! | `query.rs` | the filters of exchange lists |

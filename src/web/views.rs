@@ -1,7 +1,7 @@
 //! What the templates show, already formatted: plain strings and numbers,
 //! so the templates only lay them out (and minijinja escapes every one).
 
-use crate::cli::list::{duration, size, status_text, time_ms};
+use crate::present::units::{duration, size, status_text, time_ms};
 use crate::model::ExchangeError;
 use crate::model::{header_str, BodyRecord, CallerSource, Exchange, FlowSummary, HeaderField};
 use crate::render::body::{self, BodyView};
