@@ -238,7 +238,8 @@ fn unreachable_database_is_one_clear_line() {
         .unwrap();
     let err = one_line_failure(&out);
     assert!(
-        err.contains("cannot open database") && err.contains("/nonexistent-dir/x.db does not exist"),
+        err.contains("cannot open database")
+            && err.contains("/nonexistent-dir/x.db does not exist"),
         "{err}"
     );
 }

@@ -14,8 +14,8 @@ use serde_json::Value;
 use std::net::SocketAddr;
 use std::process::Command;
 use std::sync::Arc;
-use tracer::present::json;
 use tracer::model::Exchange;
+use tracer::present::json;
 use tracer::timefmt::now_micros;
 
 const EVIL: &str = "<script>alert('stored')</script>";

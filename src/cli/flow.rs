@@ -3,9 +3,9 @@
 
 use super::admin_client::{self, FlushOutcome, FLUSH_TIMEOUT};
 use super::{out, table, FlowCommand};
-use crate::present::json;
 use crate::config::Config;
 use crate::model::{Flow, FlowSummary};
+use crate::present::json;
 use crate::store::Store;
 use crate::timefmt::{now_micros, rfc3339, short};
 

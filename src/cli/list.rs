@@ -1,9 +1,9 @@
 //! `tracer list`: captured exchanges, newest last, as a table or JSON lines.
 
 use super::{out, table, ListArgs};
+use crate::model::Exchange;
 use crate::present::json;
 use crate::present::units::{duration, size, status_text, time_ms};
-use crate::model::Exchange;
 use crate::store::{ExchangeFilter, Store};
 use crate::timefmt::{now_micros, parse_user_time};
 use anyhow::{anyhow, bail};

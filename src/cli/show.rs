@@ -1,9 +1,9 @@
 //! `tracer show ID`: one exchange in full, for a terminal or as JSON.
 
 use super::out;
+use crate::model::{header_str, BodyRecord, Exchange, HeaderField};
 use crate::present::json;
 use crate::present::units::{duration, size};
-use crate::model::{header_str, BodyRecord, Exchange, HeaderField};
 use crate::store::Store;
 use crate::timefmt::rfc3339;
 use std::fmt::Write as _;

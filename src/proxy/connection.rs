@@ -142,6 +142,7 @@ async fn close(mut conn: Conn, ending: Next) {
             if let Some(socket) = &conn.client_socket {
                 socket.reset_on_close();
             }
+            conn.client_w.into_inner().abandon();
         }
         Next::CloseAfterAnswer => {
             conn.client_w.shutdown().await;

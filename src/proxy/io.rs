@@ -147,6 +147,17 @@ impl AsyncRead for ReadHalf {
     }
 }
 
+impl WriteHalf {
+    /// Lets go of the half without the FIN that dropping a TCP write half
+    /// sends: a connection that is to be reset must not look closed first.
+    pub fn abandon(self) {
+        match self {
+            WriteHalf::Plain(w) => w.forget(),
+            WriteHalf::Tls(w) => drop(w),
+        }
+    }
+}
+
 impl AsyncWrite for WriteHalf {
     fn poll_write(
         self: Pin<&mut Self>,
@@ -272,6 +283,10 @@ impl<W: AsyncWrite + Unpin> Writer<W> {
             written?;
         }
         self.inner.flush().await
+    }
+
+    pub fn into_inner(self) -> W {
+        self.inner
     }
 
     /// Flushes (bounded) and sends FIN.

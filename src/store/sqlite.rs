@@ -140,7 +140,9 @@ pub async fn open_read_only(url: &str) -> Result<SqliteStore> {
     Ok(SqlStore::new(pool))
 }
 
-async fn connect_checked(options: SqliteConnectOptions) -> std::result::Result<sqlx::SqlitePool, sqlx::Error> {
+async fn connect_checked(
+    options: SqliteConnectOptions,
+) -> std::result::Result<sqlx::SqlitePool, sqlx::Error> {
     let pool = SqlitePoolOptions::new()
         .max_connections(2)
         .connect_with(options)

@@ -1,9 +1,9 @@
 //! What the templates show, already formatted: plain strings and numbers,
 //! so the templates only lay them out (and minijinja escapes every one).
 
-use crate::present::units::{duration, size, status_text, time_ms};
 use crate::model::ExchangeError;
 use crate::model::{header_str, BodyRecord, CallerSource, Exchange, FlowSummary, HeaderField};
+use crate::present::units::{duration, size, status_text, time_ms};
 use crate::render::body::{self, BodyView};
 use crate::render::events::{status_line, Event, Side};
 use crate::render::placeholders::Variable;

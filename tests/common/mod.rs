@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod db;
+pub mod faulty;
 pub mod memstore;
 pub mod replay;
 pub mod seeds;
@@ -18,6 +19,14 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tracer::model::Exchange;
 use tracer::store::ExchangeFilter;
+
+/// The binary under test: this build's, or `$TRACER_TEST_BIN` (to show a
+/// test failing on an older build).
+pub fn tracer_bin() -> std::path::PathBuf {
+    std::env::var_os("TRACER_TEST_BIN")
+        .map(Into::into)
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_tracer").into())
+}
 
 pub fn free_port() -> u16 {
     StdListener::bind("127.0.0.1:0")
@@ -65,7 +74,7 @@ impl Tracer {
         let config_path = dir.path().join("tracer.toml");
         std::fs::write(&config_path, config).unwrap();
         let stderr_path = dir.path().join("serve.log");
-        let child = Command::new(env!("CARGO_BIN_EXE_tracer"))
+        let child = Command::new(tracer_bin())
             .arg("--config")
             .arg(&config_path)
             .arg("--db")
