@@ -37,8 +37,6 @@ pub(super) struct Failure {
     pub error: ExchangeError,
     /// The response head went to the client: only closing is left.
     pub response_started: bool,
-    /// No byte came back from the upstream.
-    pub nothing_received: bool,
 }
 
 impl Failure {
@@ -46,17 +44,7 @@ impl Failure {
         Self {
             error: ExchangeError::new(kind, side, message),
             response_started: false,
-            nothing_received: true,
         }
-    }
-
-    /// The upstream went away before any byte of an answer: a request held
-    /// whole may be sent again on a fresh connection.
-    pub fn is_retryable(&self) -> bool {
-        self.nothing_received
-            && !self.response_started
-            && self.error.side == ErrorSide::Upstream
-            && matches!(self.error.kind, ErrorKind::ClosedEarly | ErrorKind::Reset)
     }
 
     /// What the client is shown.
@@ -276,8 +264,5 @@ mod tests {
             ),
             "close"
         );
-        assert!(failure(ClosedEarly, up, false).is_retryable());
-        assert!(!failure(Timeout, up, false).is_retryable());
-        assert!(!failure(ClosedEarly, client, false).is_retryable());
     }
 }

@@ -148,7 +148,6 @@ pub(super) async fn forward(
     let failure = |kind, side, message: String| Failure {
         error: ExchangeError::new(kind, side, message),
         response_started: resp.forwarded,
-        nothing_received: !resp.any_bytes,
     };
     use ErrorKind::*;
     use ErrorSide::{Client, Tracer, Upstream};

@@ -228,14 +228,6 @@ pub fn expects_continue(headers: &[HeaderField]) -> bool {
     header_tokens(headers, "expect").any(|t| t == "100-continue")
 }
 
-/// Methods a client may send again after a failure without changing what
-/// the request does (RFC 9110 §9.2.2): the only ones tracer itself retries.
-pub fn is_idempotent(method: &str) -> bool {
-    ["GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"]
-        .iter()
-        .any(|m| m.eq_ignore_ascii_case(method))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -366,6 +358,5 @@ mod tests {
         assert!(closes_after(0, &h(&[])));
         assert!(!closes_after(0, &h(&[("Connection", "Keep-Alive")])));
         assert!(expects_continue(&h(&[("Expect", "100-continue")])));
-        assert!(is_idempotent("delete") && !is_idempotent("POST"));
     }
 }

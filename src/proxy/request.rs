@@ -6,9 +6,7 @@ use super::answer::{fail, refuse, Failure, Refusal};
 use super::connection::{Conn, Next, UpstreamConn};
 use super::exchange::{push_lines, Record};
 use super::forward::forward;
-use super::framing::{
-    check_request_head, closes_after, expects_continue, is_idempotent, request_framing,
-};
+use super::framing::{check_request_head, closes_after, expects_continue, request_framing};
 use super::head::RequestHead;
 use super::{Framing, Service};
 use crate::attribution::RequestView;
@@ -70,56 +68,45 @@ pub(super) async fn serve_request(svc: &Service, conn: &mut Conn, head: RequestH
         }
         None => framing,
     };
-    // Only a request held whole, and one that may be sent twice without
-    // changing what it does, is sent again on a fresh connection.
-    let replayable = rest == Framing::None && is_idempotent(&head.method);
     let request_closes = closes_after(head.version, &head.headers);
 
-    for attempt in 1..=2 {
-        let reused = match conn.upstream.as_mut() {
-            Some(up) => !up.r.is_stale().await,
-            None => false,
-        };
-        if !reused {
-            conn.upstream = None;
-            match svc.connector.connect().await {
-                Ok(stream) => {
-                    conn.upstream = Some(UpstreamConn::new(stream, shared.limits.body_idle))
-                }
-                Err(e) => {
-                    let failure = Failure::new(e.kind(), ErrorSide::Upstream, e.to_string());
-                    return fail(svc, conn, &mut ex, failure).await;
-                }
-            }
-        }
-        match forward(svc, conn, &mut ex, &forwarded_head, rest, &head.method).await {
-            Ok(response_closes) => {
-                ex.settle();
-                let keep = !request_closes && !response_closes;
-                if !keep {
-                    conn.upstream = None;
-                }
-                return if keep { Next::KeepAlive } else { Next::Close };
-            }
-            Err(failure) if failure.is_retryable() && reused && replayable && attempt == 1 => {
-                // A kept-alive upstream connection closed under us: the
-                // client would have seen the same on its own connection
-                // and sent the request again.
-                tracing::debug!(
-                    service = %svc.name,
-                    "sending again on a new upstream connection: {}",
-                    failure.error.message
-                );
-                conn.upstream = None;
-                ex.resp.any_bytes = false;
-            }
-            Err(failure) => {
-                conn.upstream = None;
+    // A kept-alive upstream connection that closed while idle is replaced
+    // before anything is sent on it, as a client checks its own. tracer
+    // never sends a request twice: an upstream that fails once the request
+    // is on its way is the client's to see (mirrored) and to retry by its
+    // own rules, exactly as without tracer.
+    let fresh = match conn.upstream.as_mut() {
+        Some(up) => up.r.is_stale().await,
+        None => true,
+    };
+    if fresh {
+        conn.upstream = None;
+        match svc.connector.connect().await {
+            Ok(stream) => conn.upstream = Some(UpstreamConn::new(stream, shared.limits.body_idle)),
+            Err(e) => {
+                let failure = Failure::new(e.kind(), ErrorSide::Upstream, e.to_string());
                 return fail(svc, conn, &mut ex, failure).await;
             }
         }
     }
-    unreachable!("the second attempt never retries")
+    match forward(svc, conn, &mut ex, &forwarded_head, rest, &head.method).await {
+        Ok(response_closes) => {
+            ex.settle();
+            let keep = !request_closes && !response_closes;
+            if !keep {
+                conn.upstream = None;
+            }
+            if keep {
+                Next::KeepAlive
+            } else {
+                Next::Close
+            }
+        }
+        Err(failure) => {
+            conn.upstream = None;
+            fail(svc, conn, &mut ex, failure).await
+        }
+    }
 }
 
 fn view<'a>(svc: &'a Service, conn: &Conn, head: &'a RequestHead) -> RequestView<'a> {
