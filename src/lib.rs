@@ -2,10 +2,12 @@
 //!
 //! The data path, one module per stage (see docs/LIFECYCLE.md):
 //! listener → [`proxy`] → [`capture`] (tee + queue) → [`store`];
-//! [`store`] → [`render`] (pure) → [`export`] / [`web`].
+//! [`store`] → [`render`] (pure) → [`export`] / [`web`]; [`apiref`] names the
+//! documented OpenStack operation of a request.
 #![deny(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
+pub mod apiref;
 pub mod attribution;
 pub mod capture;
 pub mod cli;
