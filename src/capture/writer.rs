@@ -179,7 +179,8 @@ impl CaptureQueue {
                 lost_total = n,
                 service = %ex.service,
                 method = %ex.method,
-                target = %ex.target,
+                // The path only: a query string can hold a password.
+                path = %ex.path(),
                 "exchange not stored: {reason}"
             );
         }
