@@ -5,6 +5,7 @@
 
 pub mod db;
 pub mod memstore;
+pub mod pages;
 pub mod replay;
 pub mod seeds;
 pub mod tools;
