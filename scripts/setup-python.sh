@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Makes .venv (at the repository root, or $TRACER_VENV) with the pinned
-# Python tools the tests use: mkdocs + mkdocs-material (site build check) and
-# haralyzer (the independent HAR reader). Idempotent: does nothing when the
-# venv already holds exactly the pinned set.
+# Python tools the tests use: mkdocs + mkdocs-material (site build check),
+# haralyzer (the independent HAR reader) and jsonschema (the HAR 1.2 schema
+# check). Idempotent: does nothing when the venv already holds exactly the
+# pinned set.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${TRACER_VENV:-$root/.venv}"

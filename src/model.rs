@@ -389,8 +389,14 @@ pub struct FlowSummary {
     pub lost: i64,
 }
 
-/// Valid flow names: `[a-z0-9][a-z0-9._-]*`.
+/// Flow names become directory names of exported sites: kept short.
+pub const MAX_FLOW_NAME_LEN: usize = 128;
+
+/// Valid flow names: `[a-z0-9][a-z0-9._-]*`, at most [`MAX_FLOW_NAME_LEN`].
 pub fn is_valid_flow_name(name: &str) -> bool {
+    if name.len() > MAX_FLOW_NAME_LEN {
+        return false;
+    }
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c.is_ascii_digit())
         && chars
@@ -409,6 +415,9 @@ mod tests {
         assert!(!is_valid_flow_name("-x"));
         assert!(!is_valid_flow_name("Image"));
         assert!(!is_valid_flow_name("a b"));
+        assert!(!is_valid_flow_name("../../x"));
+        assert!(is_valid_flow_name(&"a".repeat(MAX_FLOW_NAME_LEN)));
+        assert!(!is_valid_flow_name(&"a".repeat(MAX_FLOW_NAME_LEN + 1)));
     }
 
     #[test]

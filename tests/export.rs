@@ -5,9 +5,10 @@ mod common;
 use common::memstore::MemStore;
 use common::seeds;
 use std::path::PathBuf;
-use tracer::cli::{ExportArgs, ExportFormat, SiteArgs};
-use tracer::export::{export_flow, write_site, MERMAID_MIN_JS};
-use tracer::model::{Exchange, Flow, RecordedCommand};
+use tracer::export::{
+    export_flow, write_site, ExportFormat, ExportOptions, SiteOptions, MERMAID_MIN_JS,
+};
+use tracer::model::{BodyRecord, Exchange, Flow, HeaderField, RecordedCommand};
 use tracer::render::{self, RenderOptions};
 
 /// The seed's exchanges inside a closed flow whose window holds them.
@@ -35,8 +36,8 @@ pub fn seed_flow(seed: &str, name: &str) -> (Flow, Vec<Exchange>) {
     (flow, xs)
 }
 
-fn export_args(out: PathBuf, format: ExportFormat) -> ExportArgs {
-    ExportArgs {
+fn export_args(out: PathBuf, format: ExportFormat) -> ExportOptions {
+    ExportOptions {
         flow: "image-show".into(),
         out,
         format,
@@ -166,7 +167,7 @@ async fn site_holds_every_flow() {
     store.add_flow(create, xs);
 
     let tmp = tempfile::tempdir().unwrap();
-    let args = SiteArgs {
+    let args = SiteOptions {
         out: tmp.path().to_path_buf(),
         flows: vec![],
         offline: true,
@@ -190,7 +191,7 @@ async fn site_holds_every_flow() {
 
     // Only the named flows; an unknown name is an error naming it.
     let only = tempfile::tempdir().unwrap();
-    let args = SiteArgs {
+    let args = SiteOptions {
         out: only.path().to_path_buf(),
         flows: vec!["image-show".into()],
         offline: false,
@@ -201,10 +202,130 @@ async fn site_holds_every_flow() {
     write_site(&store, &args).await.unwrap();
     assert!(!only.path().join("docs/image-create").exists());
     assert!(!only.path().join("docs/assets/mermaid.min.js").exists());
-    let args = SiteArgs {
+    let args = SiteOptions {
         flows: vec!["missing".into()],
         ..args
     };
     let err = write_site(&store, &args).await.unwrap_err();
     assert!(err.to_string().contains("missing"), "{err}");
+}
+
+/// Every kind of secret a flow can hold, in every place it can show.
+fn secret_flow() -> (Flow, Vec<Exchange>) {
+    let (mut flow, mut xs) = seed_flow(seeds::IMAGE_SHOW, "secrets");
+    let token = "gAAAAABk0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    let x = &mut xs[2];
+    x.target = "/identity/v3/auth/tokens?password=query-pass-zq1&nocatalog".into();
+    x.request_headers.push(HeaderField::new(
+        "Authorization",
+        "Basic YWRtaW46YmFzaWMtcGFzcw==",
+    ));
+    x.request_body = BodyRecord {
+        kept: format!(
+            r#"{{"auth":{{"identity":{{"methods":["password","token","application_credential"],"password":{{"user":{{"name":"admin","password":"zqk9"}}}},"token":{{"id":"{}"}},"application_credential":{{"id":"a1","secret":"appcred-secret-zq-0123456789-abcdefghijklmnop"}}}}}}}}"#,
+            token.replace('k', "m")
+        )
+        .into_bytes(),
+        size: 0,
+        sha256: String::new(),
+    };
+    x.request_body.size = x.request_body.kept.len() as u64;
+    x.error = Some(format!("upstream echoed {token}").into());
+    let x = &mut xs[3];
+    x.response_headers
+        .push(HeaderField::new("X-Subject-Token", token));
+    flow.command = Some(RecordedCommand {
+        argv: vec![
+            "openstack".into(),
+            "--os-password".into(),
+            "pw-zq".into(),
+            format!("--os-token={}", token.replace('k', "q")),
+            "application".into(),
+            "credential".into(),
+            "create".into(),
+        ],
+        stdout: b"| secret | appcred-secret-zq-0123456789-abcdefghijklmnop |\n".to_vec(),
+        stderr: format!("token {token} password=query-pass-zq1\n").into_bytes(),
+        exit_status: Some(0),
+    });
+    (flow, xs)
+}
+
+#[tokio::test]
+async fn redaction_reaches_every_file_of_export_and_site() {
+    let (flow, xs) = secret_flow();
+    let token = "gAAAAABk0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    let secrets = [
+        token.to_string(),
+        token.replace('k', "m"),
+        token.replace('k', "q"),
+        "query-pass-zq1".into(),
+        "zqk9".into(),
+        "pw-zq".into(),
+        "YWRtaW46YmFzaWMtcGFzcw".into(),
+        "appcred-secret-zq".into(),
+    ];
+    let store = MemStore::with_flow(flow, xs);
+    let tmp = tempfile::tempdir().unwrap();
+    let mut written = export_flow(
+        &store,
+        &ExportOptions {
+            flow: "secrets".into(),
+            out: tmp.path().join("export"),
+            format: ExportFormat::All,
+            redact: true,
+            all: true,
+        },
+    )
+    .await
+    .unwrap();
+    let site = tmp.path().join("site");
+    write_site(
+        &store,
+        &SiteOptions {
+            out: site.clone(),
+            flows: vec![],
+            offline: false,
+            redact: true,
+            all: true,
+            site_name: None,
+        },
+    )
+    .await
+    .unwrap();
+    for f in ["index.md", "log.md", "body.md", "diagram.md", "flow.har"] {
+        written.push(site.join("docs/secrets").join(f));
+    }
+    let mut all = String::new();
+    for path in &written {
+        let text = std::fs::read_to_string(path).unwrap();
+        for s in &secrets {
+            assert!(!text.contains(s.as_str()), "{} shows {s}", path.display());
+        }
+        all.push_str(&text);
+    }
+    // Tokens keep 8 characters, passwords nothing.
+    for shown in [
+        "X-Subject-Token: gAAAAABk***",
+        "\"id\": \"gAAAAABm***\"",
+        "--os-token=gAAAAABq***",
+        "--os-password '***'",
+        "\"password\": \"***\"",
+        "password=***&nocatalog",
+        "Authorization: Basic ***",
+        "\"secret\": \"appcred-***\"",
+        "upstream echoed gAAAAABk***",
+        "| secret | appcred-*** |",
+    ] {
+        assert!(all.contains(shown), "no {shown:?} in:\n{all}");
+    }
+    let har: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(site.join("docs/secrets/flow.har")).unwrap())
+            .unwrap();
+    let entry = &har["log"]["entries"][2]["request"];
+    assert_eq!(entry["queryString"][0]["value"], "***");
+    assert!(entry["postData"]["text"]
+        .as_str()
+        .unwrap()
+        .contains(r#""password":"***""#));
 }

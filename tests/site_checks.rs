@@ -12,32 +12,16 @@
 mod common;
 
 use common::memstore::MemStore;
+use common::pages::{answered, hf, mkdocs_build, record, request, workdir};
 use common::seeds;
 use common::tools::{chromium, root, run, tool, venv};
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use tracer::cli::{ExportArgs, ExportFormat, SiteArgs};
-use tracer::export::{export_flow, write_site};
-use tracer::model::{BodyRecord, CallerSource, Exchange, Flow, HeaderField, RecordedCommand};
-
-fn workdir(name: &str) -> (Option<tempfile::TempDir>, PathBuf) {
-    match std::env::var_os("TRACER_KEEP_SITE") {
-        Some(dir) => {
-            let p = PathBuf::from(dir).join(name);
-            let _ = std::fs::remove_dir_all(&p);
-            std::fs::create_dir_all(&p).unwrap();
-            (None, p)
-        }
-        None => {
-            let t = tempfile::tempdir().unwrap();
-            let p = t.path().to_path_buf();
-            (Some(t), p)
-        }
-    }
-}
+use tracer::export::{export_flow, write_site, ExportFormat, ExportOptions, SiteOptions};
+use tracer::model::{BodyRecord, Exchange, Flow, HeaderField, RecordedCommand};
 
 fn shift(mut flow: Flow, xs: Vec<Exchange>, by: i64) -> (Flow, Vec<Exchange>) {
     flow.started_at += by;
@@ -71,65 +55,19 @@ fn seed_flow(seed: &str, name: &str, title: &str, argv: &[&str]) -> (Flow, Vec<E
     (flow, xs)
 }
 
-fn record(bytes: &[u8]) -> BodyRecord {
-    BodyRecord {
-        kept: bytes.to_vec(),
-        size: bytes.len() as u64,
-        sha256: String::new(),
-    }
-}
-
-fn hf(pairs: &[(&str, &str)]) -> Vec<HeaderField> {
-    pairs
-        .iter()
-        .map(|(n, v)| HeaderField::new(*n, *v))
-        .collect()
-}
-
 /// A flow of the awkward cases: no response, a 502 from the proxy, gzip,
 /// binary, a body quoting Markdown fences, a query string.
 fn edge_flow() -> (Flow, Vec<Exchange>) {
     let t0 = 1_800_000_000_000_000;
-    let base = |n: i64, method: &str, target: &str| Exchange {
-        id: n,
-        uuid: format!("{n:032x}"),
-        request_id: format!("{n:032x}"),
-        service: "nova".into(),
-        caller: "openstack".into(),
-        caller_source: CallerSource::Header,
-        client_addr: "127.0.0.1:40000".into(),
-        upstream_url: format!("http://127.0.0.1:8774{target}"),
-        method: method.into(),
-        target: target.into(),
-        request_version: "HTTP/1.1".into(),
-        request_headers: hf(&[("Host", "127.0.0.1:18774"), ("Accept", "application/json")]),
-        request_body: BodyRecord::default(),
-        status: None,
-        reason: None,
-        response_version: None,
-        response_headers: Vec::new(),
-        response_body: BodyRecord::default(),
-        request_seq: t0 + n * 10,
-        response_seq: None,
-        started_at: t0 + n * 10,
-        response_at: None,
-        finished_at: t0 + n * 10 + 5,
-        error: None,
-        ignored: false,
-    };
-    let answered = |mut x: Exchange,
-                    status: u16,
-                    reason: &str,
-                    headers: Vec<HeaderField>,
-                    body: BodyRecord| {
-        x.status = Some(status);
-        x.reason = Some(reason.into());
-        x.response_version = Some("HTTP/1.1".into());
-        x.response_headers = headers;
-        x.response_body = body;
-        x.response_seq = Some(x.request_seq + 3);
-        x.response_at = Some(x.started_at + 3);
-        x
+    let base = |n: i64, method: &str, target: &str| {
+        request(
+            n,
+            ("openstack", "nova"),
+            method,
+            target,
+            "http://127.0.0.1:8774",
+            hf(&[("Host", "127.0.0.1:18774"), ("Accept", "application/json")]),
+        )
     };
 
     let mut refused = base(1, "GET", "/v2.1/servers/detail?all_tenants=True&limit=2");
@@ -244,7 +182,7 @@ fn store() -> MemStore {
 }
 
 async fn site(dir: &Path, offline: bool) {
-    let args = SiteArgs {
+    let args = SiteOptions {
         out: dir.to_path_buf(),
         flows: vec![],
         offline,
@@ -253,17 +191,6 @@ async fn site(dir: &Path, offline: bool) {
         site_name: None,
     };
     write_site(&store(), &args).await.unwrap();
-}
-
-fn mkdocs_build(dir: &Path, mkdocs: &Path) {
-    let out = run(Command::new(mkdocs)
-        .env("NO_MKDOCS_2_WARNING", "1")
-        .args(["build", "--strict", "--config-file"])
-        .arg(dir.join("mkdocs.yml"))
-        .arg("--site-dir")
-        .arg(dir.join("site")));
-    eprintln!("mkdocs build --strict:\n{out}");
-    assert!(!out.contains("WARNING -"), "{out}");
 }
 
 #[tokio::test]
@@ -347,7 +274,7 @@ async fn har_is_read_by_an_independent_reader() {
         ("edge-cases", "5", "1", "1"),
     ] {
         let out = dir.join(flow);
-        let args = ExportArgs {
+        let args = ExportOptions {
             flow: flow.into(),
             out: out.clone(),
             format: ExportFormat::Har,

@@ -1,8 +1,11 @@
 //! Dispatch: config, logging, the runtime and the store every subcommand
 //! needs, then the subcommand's own file.
 
-use super::{flow, list, out, record, show, Cli, Command, FlowCommand};
+use super::{
+    flow, list, out, record, show, Cli, Command, ExportArgs, ExportFormat, FlowCommand, SiteArgs,
+};
 use crate::config::Config;
+use crate::export::{self, ExportOptions, SiteOptions};
 use anyhow::Context as _;
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
@@ -67,16 +70,42 @@ async fn run_command(
         Command::List(args) => list::run(&**store, &args).await?,
         Command::Show { id, json } => show::run(&**store, &id, json).await?,
         Command::Export(args) => {
-            for path in crate::export::export_flow(&**store, &args).await? {
+            for path in export::export_flow(&**store, &export_options(args)).await? {
                 out::line(path.display())?;
             }
         }
         Command::Site(args) => {
-            crate::export::write_site(&**store, &args).await?;
-            out::line(args.out.display())?;
+            let opts = site_options(args);
+            export::write_site(&**store, &opts).await?;
+            out::line(opts.out.display())?;
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn export_options(a: ExportArgs) -> ExportOptions {
+    ExportOptions {
+        flow: a.flow,
+        out: a.out,
+        format: match a.format {
+            ExportFormat::Mkdocs => export::ExportFormat::Mkdocs,
+            ExportFormat::Har => export::ExportFormat::Har,
+            ExportFormat::All => export::ExportFormat::All,
+        },
+        redact: a.redact,
+        all: a.all,
+    }
+}
+
+fn site_options(a: SiteArgs) -> SiteOptions {
+    SiteOptions {
+        out: a.out,
+        flows: a.flows,
+        offline: a.offline,
+        redact: a.redact,
+        all: a.all,
+        site_name: a.site_name,
+    }
 }
 
 fn reads_only(command: &Command) -> bool {

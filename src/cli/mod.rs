@@ -68,7 +68,7 @@ pub enum Command {
     /// Ctrl-C goes to CMD; the flow is stopped either way.
     #[command(after_help = "Example:\n  tracer record image-show -- openstack image show cirros")]
     Record {
-        /// Flow name: [a-z0-9][a-z0-9._-]*
+        /// Flow name: [a-z0-9][a-z0-9._-]*, at most 128 characters
         name: String,
         /// A title for the flow's pages
         #[arg(long)]
@@ -104,7 +104,7 @@ pub enum Command {
 pub enum FlowCommand {
     /// Open a named flow: every exchange that starts from now on belongs to it.
     Start {
-        /// Flow name: [a-z0-9][a-z0-9._-]*
+        /// Flow name: [a-z0-9][a-z0-9._-]*, at most 128 characters
         name: String,
         /// A title for the flow's pages
         #[arg(long)]
@@ -159,12 +159,12 @@ pub struct ExportArgs {
     /// The flow to export
     #[arg(long, value_name = "NAME")]
     pub flow: String,
-    /// Output directory (created if missing)
+    /// Output directory (created if missing; nothing inside it is written through a symlink)
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
     #[arg(long, value_enum, default_value_t = ExportFormat::Mkdocs)]
     pub format: ExportFormat,
-    /// Shorten tokens and passwords to their first 16 characters
+    /// Mask passwords entirely (***) and cut tokens and secrets to 8 characters (abcdefgh***), in every file written
     #[arg(long)]
     pub redact: bool,
     /// Include exchanges marked by [[ignore]] rules
@@ -181,7 +181,7 @@ pub enum ExportFormat {
 
 #[derive(Debug, Args)]
 pub struct SiteArgs {
-    /// Output directory (created if missing)
+    /// Output directory (created if missing; nothing inside it is written through a symlink)
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
     /// Only these flows (default: every flow)
@@ -190,7 +190,7 @@ pub struct SiteArgs {
     /// Carry a local mermaid.min.js so diagrams render without internet
     #[arg(long)]
     pub offline: bool,
-    /// Shorten tokens and passwords to their first 16 characters
+    /// Mask passwords entirely (***) and cut tokens and secrets to 8 characters (abcdefgh***), in every file written
     #[arg(long)]
     pub redact: bool,
     /// Include exchanges marked by [[ignore]] rules

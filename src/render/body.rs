@@ -137,6 +137,11 @@ pub fn view(body: &BodyRecord, headers: &[HeaderField], redact: bool) -> BodyVie
     if !declared_binary {
         if let Some(text) = as_text(&d.bytes, d.complete) {
             let mut text = text.replace("\r\n", "\n");
+            if redact && super::redact::is_form(&content_type) {
+                if let Some(masked) = super::redact::form(&text) {
+                    text = masked;
+                }
+            }
             if !d.complete {
                 if !text.ends_with('\n') {
                     text.push('\n');
@@ -252,8 +257,8 @@ pub fn python_bytes_repr(bytes: &[u8]) -> String {
     s
 }
 
-/// The payload as the HAR file carries it: decoded, with password fields
-/// shortened when redacting (re-serialised compactly only then).
+/// The payload as the HAR file carries it: decoded, with secret fields
+/// masked when redacting (JSON re-serialised compactly only then).
 pub fn export_payload(body: &BodyRecord, headers: &[HeaderField], redact: bool) -> Decoded {
     let mut d = decode(body, headers);
     if redact && d.complete {
@@ -261,6 +266,10 @@ pub fn export_payload(body: &BodyRecord, headers: &[HeaderField], redact: bool) 
         if let Some(mut value) = parse_json(&d.bytes, &content_type) {
             if super::redact::redact_json(&mut value) {
                 d.bytes = serde_json::to_vec(&value).unwrap_or_default();
+            }
+        } else if super::redact::is_form(&content_type) {
+            if let Some(masked) = super::redact::form(&String::from_utf8_lossy(&d.bytes)) {
+                d.bytes = masked.into_bytes();
             }
         }
     }
@@ -406,15 +415,11 @@ mod tests {
             br#"{"auth":{"password":{"user":{"name":"admin","password":"0123456789abcdefXYZ"}}}}"#,
         );
         let v = view(&body, &[], true);
-        assert!(
-            v.text().contains("\"password\": \"0123456789abcdef...\""),
-            "{}",
-            v.text()
-        );
+        assert!(v.text().contains("\"password\": \"***\""), "{}", v.text());
         let e = export_payload(&body, &[], true);
         assert_eq!(
             String::from_utf8(e.bytes).unwrap(),
-            r#"{"auth":{"password":{"user":{"name":"admin","password":"0123456789abcdef..."}}}}"#
+            r#"{"auth":{"password":{"user":{"name":"admin","password":"***"}}}}"#
         );
         // Untouched without --redact, byte for byte.
         assert_eq!(export_payload(&body, &[], false).bytes, body.kept);

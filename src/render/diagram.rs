@@ -17,6 +17,7 @@
 //! the caller's activation bar. A request that got no response is a `-x`
 //! arrow. Paths leave out the query and show named IDs as placeholders.
 
+use super::escape::mermaid_text;
 use super::events::{events, has_response, status_line, Side};
 use super::placeholders::Placeholders;
 use super::RenderOptions;
@@ -31,18 +32,20 @@ pub fn diagram(exchanges: &[Exchange]) -> (Vec<String>, Placeholders) {
         let x = e.exchange;
         let caller = participant(&x.caller);
         let service = participant(&x.service);
-        let path = message_text(&names.apply(x.path()));
+        let path = names.apply(x.path());
         match e.side {
             Side::Request if has_response(x) => {
-                lines.push(format!("{caller}->>{service}: {} {path}", x.method));
+                let text = mermaid_text(&format!("{} {path}", x.method));
+                lines.push(format!("{caller}->>{service}: {text}"));
                 lines.push(format!("activate {service}"));
             }
-            Side::Request => lines.push(format!("{caller}-x{service}: {} {path}", x.method)),
+            Side::Request => {
+                let text = mermaid_text(&format!("{} {path}", x.method));
+                lines.push(format!("{caller}-x{service}: {text}"));
+            }
             Side::Response => {
-                lines.push(format!(
-                    "{service}-->>{caller}: {} {path}",
-                    message_text(&status_line(x))
-                ));
+                let text = mermaid_text(&format!("{} {path}", status_line(x)));
+                lines.push(format!("{service}-->>{caller}: {text}"));
                 lines.push(format!("deactivate {service}"));
             }
         }
@@ -52,8 +55,9 @@ pub fn diagram(exchanges: &[Exchange]) -> (Vec<String>, Placeholders) {
 
 /// The whole diagram.md: the lines, one per line, nothing around them
 /// (index.md puts them in a mermaid block).
-pub fn diagram_md(exchanges: &[Exchange], _opts: &RenderOptions) -> String {
-    lines_md(&diagram(exchanges).0)
+pub fn diagram_md(exchanges: &[Exchange], opts: &RenderOptions) -> String {
+    let r = super::redact::Redacted::new(exchanges, None, opts.redact);
+    r.scrub(lines_md(&diagram(&r.exchanges).0))
 }
 
 pub(crate) fn lines_md(lines: &[String]) -> String {
@@ -115,21 +119,6 @@ fn is_keyword(s: &str) -> bool {
             | "properties"
             | "details"
     )
-}
-
-/// Message text: `;` ends a statement and `#` starts an entity in mermaid,
-/// so both are written as mermaid entity codes.
-fn message_text(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '#' => out.push_str("#35;"),
-            ';' => out.push_str("#59;"),
-            '\n' | '\r' => out.push(' '),
-            _ => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

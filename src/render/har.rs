@@ -15,7 +15,7 @@
 
 use super::body::{self, Decoded};
 use super::events::{events, Side};
-use super::redact::{is_secret_header, shorten, Secrets};
+use super::redact::{percent_decode, Redacted};
 use super::text::client_url;
 use super::RenderOptions;
 use crate::model::{header_str, BodyRecord, Exchange, Flow, HeaderField};
@@ -55,6 +55,10 @@ pub struct Entry {
     pub response: Response,
     pub cache: Cache,
     pub timings: Timings,
+    /// Chrome's importer files an entry without it by MIME type (a JSON
+    /// call under "JS"); every call tracer records is an API call.
+    #[serde(rename = "_resourceType")]
+    pub resource_type: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
     #[serde(rename = "_error", skip_serializing_if = "Option::is_none")]
@@ -160,15 +164,14 @@ pub struct TracerExt {
 
 /// The HAR document of a flow, as pretty JSON.
 pub fn har_json(flow: &Flow, exchanges: &[Exchange], opts: &RenderOptions) -> String {
-    let har = build(flow, exchanges, opts);
-    let text = serde_json::to_string_pretty(&har).unwrap_or_default() + "\n";
-    if opts.redact {
-        Secrets::collect(exchanges).scrub(&text)
-    } else {
-        text
-    }
+    // The same redaction as the pages: masked copies, then a scrub of the
+    // text for secrets repeated elsewhere.
+    let r = Redacted::new(exchanges, flow.command.as_ref(), opts.redact);
+    let har = build(flow, &r.exchanges, opts);
+    r.scrub(serde_json::to_string_pretty(&har).unwrap_or_default() + "\n")
 }
 
+/// The HAR document of exchanges as given (already redacted when asked).
 pub fn build(flow: &Flow, exchanges: &[Exchange], opts: &RenderOptions) -> Har {
     let mut numbers: Vec<(usize, Option<usize>)> = vec![(0, None); exchanges.len()];
     for e in events(exchanges) {
@@ -226,6 +229,7 @@ fn entry(x: &Exchange, (req_n, resp_n): (usize, Option<usize>), opts: &RenderOpt
             receive,
             ssl: -1.0,
         },
+        resource_type: "fetch",
         comment: None,
         error: x.error.as_ref().map(|e| e.summary()),
         tracer: TracerExt {
@@ -239,19 +243,12 @@ fn entry(x: &Exchange, (req_n, resp_n): (usize, Option<usize>), opts: &RenderOpt
     }
 }
 
-fn name_values(headers: &[HeaderField], redact: bool) -> Vec<NameValue> {
+fn name_values(headers: &[HeaderField]) -> Vec<NameValue> {
     headers
         .iter()
-        .map(|h| {
-            let value = h.value_str();
-            NameValue {
-                name: h.name.clone(),
-                value: if redact && is_secret_header(&h.name) {
-                    shorten(&value)
-                } else {
-                    value
-                },
-            }
+        .map(|h| NameValue {
+            name: h.name.clone(),
+            value: h.value_str(),
         })
         .collect()
 }
@@ -282,7 +279,7 @@ fn request(x: &Exchange, opts: &RenderOptions) -> Request {
         url: client_url(x),
         http_version: x.request_version.clone(),
         cookies: request_cookies(headers),
-        headers: name_values(headers, opts.redact),
+        headers: name_values(headers),
         query_string: query_string(&x.target),
         post_data,
         headers_size: head_size(
@@ -352,7 +349,7 @@ fn response(x: &Exchange, opts: &RenderOptions) -> Response {
         status,
         status_text: reason.clone(),
         cookies: response_cookies(headers),
-        headers: name_values(headers, opts.redact),
+        headers: name_values(headers),
         content,
         redirect_url: header_str(headers, "location").unwrap_or_default(),
         headers_size: head_size(&format!("{version} {status} {reason}"), headers),
@@ -399,29 +396,6 @@ fn query_string(target: &str) -> Vec<NameValue> {
             }
         })
         .collect()
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push((h * 16 + l) as u8);
-                    i += 3;
-                    continue;
-                }
-                _ => out.push(b'%'),
-            },
-            b'+' => out.push(b' '),
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn request_cookies(headers: &[HeaderField]) -> Vec<Cookie> {

@@ -33,34 +33,38 @@
 //! ````
 
 use super::diagram::diagram;
+use super::escape;
 use super::events::events;
 use super::placeholders::Placeholders;
-use super::redact::redact_command;
-use super::sections::{scrub, sections};
-use super::text::{cell, code_block, shell_join};
+use super::redact::{redact_command, Redacted};
+use super::sections::sections;
+use super::text::{code_block, shell_join};
 use super::RenderOptions;
 use crate::model::{Exchange, Flow, RecordedCommand};
 use crate::timefmt;
 
 pub fn index_md(flow: &Flow, exchanges: &[Exchange], opts: &RenderOptions) -> String {
-    let (lines, names) = diagram(exchanges);
-    let body = sections(exchanges, opts);
-    index_md_from(flow, exchanges, opts, &lines, &names, &body)
+    let r = Redacted::new(exchanges, flow.command.as_ref(), opts.redact);
+    let (lines, names) = diagram(&r.exchanges);
+    let body = sections(&r.exchanges, opts);
+    index_md_from(flow, &r, opts, &lines, &names, &body)
 }
 
 /// index.md from the diagram and sections already rendered (flow_pages
-/// renders them once for all the files).
+/// renders them once for all the files) of the redacted exchanges.
 pub(crate) fn index_md_from(
     flow: &Flow,
-    exchanges: &[Exchange],
+    r: &Redacted<'_>,
     opts: &RenderOptions,
     lines: &[String],
     names: &Placeholders,
     body: &str,
 ) -> String {
+    let exchanges: &[Exchange] = &r.exchanges;
     let mut out = String::with_capacity(body.len() + 16 * 1024);
     let title = flow.title.as_deref().unwrap_or(&flow.name);
-    out.push_str(&format!("# {}\n\n", one_line(title)));
+    out.push_str(&front_matter(title));
+    out.push_str(&format!("# {}\n\n", escape::heading(title)));
     out.push_str(&summary(flow, exchanges));
     if opts.har_link {
         out.push_str("Download the flow as an HTTP archive: [flow.har](flow.har).\n");
@@ -79,7 +83,7 @@ pub(crate) fn index_md_from(
 
     if exchanges.is_empty() {
         out.push_str("No exchange was recorded in this flow.\n");
-        return scrub(out, exchanges, opts);
+        return r.scrub(out);
     }
 
     out.push_str("## Sequence\n\n``` mermaid\nsequenceDiagram\nautonumber\n");
@@ -96,10 +100,12 @@ pub(crate) fn index_md_from(
         );
         for v in used {
             out.push_str(&format!(
-                "| `{{{}}}` | `{}` | {} |\n",
-                cell(&v.name),
-                cell(&v.value),
-                cell(&v.origin)
+                // Tables leave a `|` inside a code span alone: the origin
+                // holds code spans and fixed words only.
+                "| {} | {} | {} |\n",
+                escape::code_span(&format!("{{{}}}", v.name)),
+                escape::code_span(&v.value),
+                v.origin
             ));
         }
         out.push('\n');
@@ -107,7 +113,20 @@ pub(crate) fn index_md_from(
 
     out.push_str("## Calls\n\n");
     out.push_str(body);
-    scrub(out, exchanges, opts)
+    r.scrub(out)
+}
+
+/// A title that HTML would read (`<`, `&`, quotes) also goes into the
+/// page's front matter, HTML-escaped: mkdocs-material writes the page
+/// title unescaped, and its `<title>` unescapes a title taken from the
+/// heading (`striptags`) but not one from the front matter. Ordinary
+/// titles need none.
+fn front_matter(title: &str) -> String {
+    let html = escape::html_text(title);
+    if html == title {
+        return String::new();
+    }
+    format!("---\ntitle: {}\n---\n\n", escape::yaml_str(&html))
 }
 
 /// One line saying what the flow holds.
@@ -136,22 +155,25 @@ fn summary(flow: &Flow, exchanges: &[Exchange]) -> String {
             " between {}",
             participants
                 .iter()
-                .map(|p| format!("`{p}`"))
+                .map(|p| escape::code_span(p))
                 .collect::<Vec<_>>()
                 .join(", ")
         )
     };
     format!(
-        "Flow `{}`, {window}: {n_events} events ({} calls){between}.\n",
-        flow.name,
+        "Flow {}, {window}: {n_events} events ({} calls){between}.\n",
+        escape::code_span(&flow.name),
         exchanges.len()
     )
 }
 
 /// The `??? example` block with the command line and what it printed.
 fn recorded_command(out: &mut String, cmd: &RecordedCommand) {
-    let line = shell_join(&cmd.argv).replace('"', "&quot;");
-    out.push_str(&format!("??? example \"{}\"\n", one_line(&line)));
+    let line = shell_join(&cmd.argv);
+    out.push_str(&format!(
+        "??? example \"{}\"\n",
+        escape::quoted_title(&line)
+    ));
     let mut console = strip_ansi(&String::from_utf8_lossy(&cmd.stdout));
     let stderr = strip_ansi(&String::from_utf8_lossy(&cmd.stderr));
     if !stderr.is_empty() {
@@ -171,10 +193,6 @@ fn recorded_command(out: &mut String, cmd: &RecordedCommand) {
         Some(code) => out.push_str(&format!("\n    Exit status {code}.\n")),
         None => out.push_str("\n    The command was ended by a signal.\n"),
     }
-}
-
-fn one_line(s: &str) -> String {
-    s.replace(['\n', '\r'], " ")
 }
 
 /// Console output without colour codes (CSI sequences).
@@ -306,7 +324,11 @@ mod tests {
             har_link: true,
         };
         let got = index_md(&flow(Some(cmd)), &exchanges(), &opts);
-        assert!(got.contains("??? example \"openstack --os-password 'my &quot;secret&quot; pass...' image list\"\n"), "{got}");
+        assert!(
+            got.contains("??? example \"openstack --os-password '***' image list\"\n"),
+            "{got}"
+        );
+        assert!(!got.contains("passphrase"), "{got}");
         assert!(
             got.contains(
                 "    ``` text\n    Failed to contact the endpoint\n    ```\n\n    Exit status 1.\n"
@@ -314,7 +336,7 @@ mod tests {
             "{got}"
         );
         assert!(got.contains("[flow.har](flow.har)"));
-        assert!(got.contains("X-Auth-Token: gAAAAABjrkD9cqBl...\n"), "{got}");
+        assert!(got.contains("X-Auth-Token: gAAAAABj***\n"), "{got}");
         assert!(!got.contains("gAAAAABjrkD9cqBlaLtF1_FlWZfHjo2u7cJvLXX1"));
     }
 

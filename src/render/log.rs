@@ -24,42 +24,48 @@
 //! no response is followed by a `FAIL` entry with the error.
 
 use super::body;
+use super::escape::{heading, inline};
 use super::events::{events, status_line, Side};
-use super::sections::scrub;
+use super::redact::Redacted;
 use super::text::{client_url, code_block, header_lines};
 use super::RenderOptions;
 use crate::model::Exchange;
 
 pub fn log_md(exchanges: &[Exchange], opts: &RenderOptions) -> String {
+    let r = Redacted::new(exchanges, None, opts.redact);
+    r.scrub(entries(&r.exchanges, opts))
+}
+
+/// The entries of exchanges already redacted.
+pub(crate) fn entries(exchanges: &[Exchange], opts: &RenderOptions) -> String {
     let mut out = String::with_capacity(exchanges.len() * 8192);
     for e in events(exchanges) {
         let x = e.exchange;
+        // Everything in a heading is what a client or upstream sent.
+        let who = |dir: &str| format!("({}) {dir} ({}) :", inline(&x.caller), inline(&x.service));
         let url = client_url(x);
-        let (heading, headers, record) = match e.side {
+        let (head, headers, record) = match e.side {
             Side::Request => (
-                format!(
-                    "### ({}) REQ >>> ({}) : {} {}",
-                    x.caller, x.service, x.method, url
-                ),
+                format!("{} {} {}", who("REQ >>>"), inline(&x.method), heading(&url)),
                 &x.request_headers,
                 &x.request_body,
             ),
             Side::Response => (
                 format!(
-                    "### ({}) RESP <<< ({}) : {} {} {}",
-                    x.caller,
-                    x.service,
-                    status_line(x),
-                    x.method,
-                    url
+                    "{} {} {} {}",
+                    who("RESP <<<"),
+                    inline(&status_line(x)),
+                    inline(&x.method),
+                    heading(&url)
                 ),
                 &x.response_headers,
                 &x.response_body,
             ),
         };
-        out.push_str(&heading);
+        out.push_str("### ");
+        out.push_str(&head);
         out.push('\n');
-        let mut content = header_lines(headers, opts.redact);
+        let mut content = header_lines(headers);
         content.push('\n');
         content.push_str(body::view(record, headers, opts.redact).text());
         code_block(&mut out, "", "text", &content);
@@ -67,15 +73,17 @@ pub fn log_md(exchanges: &[Exchange], opts: &RenderOptions) -> String {
         if e.side == Side::Request && x.status.is_none() {
             if let Some(error) = &x.error {
                 out.push_str(&format!(
-                    "### ({}) FAIL <<< ({}) : {} {}\n",
-                    x.caller, x.service, x.method, url
+                    "### {} {} {}\n",
+                    who("FAIL <<<"),
+                    inline(&x.method),
+                    heading(&url)
                 ));
                 code_block(&mut out, "", "text", &error.summary());
                 out.push('\n');
             }
         }
     }
-    scrub(out, exchanges, opts)
+    out
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 
 pub mod body;
 pub mod diagram;
+pub mod escape;
 pub mod events;
 pub mod har;
 pub mod index;
@@ -23,7 +24,7 @@ use crate::model::{Exchange, Flow};
 /// What the user asked for that changes how pages are written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RenderOptions {
-    /// Shorten tokens and passwords to their first 16 characters plus `...`.
+    /// Mask passwords, cut tokens to a short prefix ([`redact`]).
     pub redact: bool,
     /// `flow.har` is written beside the pages, so index.md may link to it.
     pub har_link: bool,
@@ -40,14 +41,15 @@ pub struct FlowPages {
 
 /// Renders every mkdocs page of a flow.
 pub fn flow_pages(flow: &Flow, exchanges: &[Exchange], opts: &RenderOptions) -> FlowPages {
+    let r = redact::Redacted::new(exchanges, flow.command.as_ref(), opts.redact);
     // The sections and the diagram go into two files each: rendered once.
-    let body = sections::sections(exchanges, opts);
-    let (lines, names) = diagram::diagram(exchanges);
-    let index_md = index::index_md_from(flow, exchanges, opts, &lines, &names, &body);
+    let body = sections::sections(&r.exchanges, opts);
+    let (lines, names) = diagram::diagram(&r.exchanges);
+    let index_md = index::index_md_from(flow, &r, opts, &lines, &names, &body);
     FlowPages {
-        body_md: sections::scrub(body, exchanges, opts),
-        diagram_md: diagram::lines_md(&lines),
+        body_md: r.scrub(body),
+        diagram_md: r.scrub(diagram::lines_md(&lines)),
         index_md,
-        log_md: log::log_md(exchanges, opts),
+        log_md: r.scrub(log::entries(&r.exchanges, opts)),
     }
 }

@@ -9,6 +9,7 @@
 //! is `{account}`, as the Swift API reference writes it.
 
 use super::body;
+use super::escape::code_span;
 use super::events::{Event, Side};
 use crate::model::Exchange;
 use serde_json::Value;
@@ -101,9 +102,10 @@ impl Placeholders {
             walk(&value, context.as_deref(), &mut String::new(), &mut found);
             for (name, id, json_path) in found {
                 let origin = format!(
-                    "`{json_path}` in the body of ({}) `{}`",
+                    "{} in the body of ({}) {}",
+                    code_span(&json_path),
                     e.number,
-                    e.title()
+                    code_span(&e.title())
                 );
                 p.add(name, id, origin);
             }
@@ -231,8 +233,13 @@ fn origin_in_bodies(events: &[Event<'_>], needle: &str) -> Option<String> {
         };
         let d = body::decode(record, headers);
         let hay = String::from_utf8_lossy(&d.bytes);
-        hay.contains(needle)
-            .then(|| format!("seen in the body of ({}) `{}`", e.number, e.title()))
+        hay.contains(needle).then(|| {
+            format!(
+                "seen in the body of ({}) {}",
+                e.number,
+                code_span(&e.title())
+            )
+        })
     })
 }
 

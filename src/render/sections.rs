@@ -22,19 +22,21 @@
 //! response section when the proxy answered itself, else on the request).
 
 use super::body;
+use super::escape;
 use super::events::{events, Event, Side};
-use super::redact::Secrets;
-use super::text::{attr, code_block, header_lines};
+use super::redact::Redacted;
+use super::text::{code_block, header_lines};
 use super::RenderOptions;
 use crate::model::Exchange;
 
 /// The whole body.md.
 pub fn body_md(exchanges: &[Exchange], opts: &RenderOptions) -> String {
-    let out = sections(exchanges, opts);
-    scrub(out, exchanges, opts)
+    let r = Redacted::new(exchanges, None, opts.redact);
+    r.scrub(sections(&r.exchanges, opts))
 }
 
-/// All sections, unscrubbed (index.md embeds them and scrubs once).
+/// All sections of exchanges already redacted, unscrubbed (index.md embeds
+/// them and scrubs once).
 pub(crate) fn sections(exchanges: &[Exchange], opts: &RenderOptions) -> String {
     let mut out = String::with_capacity(exchanges.len() * 8192);
     for (i, event) in events(exchanges).iter().enumerate() {
@@ -46,14 +48,6 @@ pub(crate) fn sections(exchanges: &[Exchange], opts: &RenderOptions) -> String {
     out
 }
 
-pub(crate) fn scrub(text: String, exchanges: &[Exchange], opts: &RenderOptions) -> String {
-    if opts.redact {
-        Secrets::collect(exchanges).scrub(&text)
-    } else {
-        text
-    }
-}
-
 /// One event's section.
 pub fn section(out: &mut String, event: &Event<'_>, opts: &RenderOptions) {
     let x = event.exchange;
@@ -62,21 +56,30 @@ pub fn section(out: &mut String, event: &Event<'_>, opts: &RenderOptions) {
         Side::Request => ("-->", &x.request_headers, &x.request_body),
         Side::Response => ("<--", &x.response_headers, &x.response_body),
     };
-    out.push_str(&format!("### ({}) {}\n", event.number, title));
-    out.push_str(&format!("`{}` {} `{}`\n\n", x.caller, arrow, x.service));
+    out.push_str(&format!(
+        "### ({}) {}\n",
+        event.number,
+        escape::heading(&title)
+    ));
+    out.push_str(&format!(
+        "{} {} {}\n\n",
+        escape::code_span(&x.caller),
+        arrow,
+        escape::code_span(&x.service)
+    ));
 
     if let Some(note) = failure_note(event) {
         out.push_str(&note);
         out.push('\n');
     }
 
-    let t = attr(&title);
+    let t = escape::fence_title(&title);
     out.push_str("=== \"Header\"\n");
     code_block(
         out,
         "    ",
-        &format!("http title=\"{t}\" linenums=\"1\""),
-        &header_lines(headers, opts.redact),
+        &format!("http {t} linenums=\"1\""),
+        &header_lines(headers),
     );
     out.push('\n');
 
@@ -85,7 +88,7 @@ pub fn section(out: &mut String, event: &Event<'_>, opts: &RenderOptions) {
     code_block(
         out,
         "    ",
-        &format!("{} title=\"{t}\" linenums=\"1\"", view.lang()),
+        &format!("{} {t} linenums=\"1\"", view.lang()),
         view.text(),
     );
 }
@@ -107,9 +110,10 @@ fn failure_note(event: &Event<'_>) -> Option<String> {
     } else {
         "Exchange failed"
     };
+    // The error may quote what an upstream sent: Markdown text, escaped.
     Some(format!(
         "!!! failure \"{title}\"\n    {}\n",
-        error.replace('\n', "\n    ")
+        escape::block_lines(&error).join("\n    ")
     ))
 }
 
@@ -224,15 +228,10 @@ mod tests {
                 ..Default::default()
             },
         );
-        assert!(
-            got.contains("X-Subject-Token: gAAAAABjsoJr7kmC...\n"),
-            "{got}"
-        );
-        assert!(
-            got.contains("\"password\": \"secretsecretsecr...\""),
-            "{got}"
-        );
-        assert!(got.contains("\"echo\": \"gAAAAABjsoJr7kmC...\""), "{got}");
+        assert!(got.contains("X-Subject-Token: gAAAAABj***\n"), "{got}");
+        assert!(got.contains("\"password\": \"***\""), "{got}");
+        assert!(got.contains("\"echo\": \"gAAAAABj***\""), "{got}");
         assert!(!got.contains(token));
+        assert!(!got.contains("secretsecretsecret42"));
     }
 }

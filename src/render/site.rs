@@ -14,7 +14,7 @@
 //! out of the build (`exclude_docs`); they stay in the folder for anyone
 //! who includes them elsewhere.
 
-use super::text::cell;
+use super::escape::{self, cell, html_text, yaml_str};
 use crate::model::FlowSummary;
 use crate::timefmt;
 
@@ -30,16 +30,15 @@ pub struct SiteOptions {
     pub offline: bool,
 }
 
-/// A YAML scalar that says exactly `s` (JSON strings are YAML too).
-fn yaml_str(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
-}
-
 /// mkdocs.yml: material theme, the Markdown extensions the pages use, and a
-/// nav of every flow.
+/// nav of every flow. The site name and nav titles are HTML-escaped:
+/// mkdocs-material writes them into its pages as they are.
 pub fn mkdocs_yml(flows: &[FlowSummary], opts: &SiteOptions) -> String {
     let mut y = String::new();
-    y.push_str(&format!("site_name: {}\n", yaml_str(&opts.site_name)));
+    y.push_str(&format!(
+        "site_name: {}\n",
+        yaml_str(&html_text(&opts.site_name))
+    ));
     y.push_str("docs_dir: docs\n");
     y.push_str("theme:\n  name: material\n");
     if opts.offline {
@@ -79,7 +78,7 @@ pub fn mkdocs_yml(flows: &[FlowSummary], opts: &SiteOptions) -> String {
     for f in flows {
         let name = &f.flow.name;
         let title = f.flow.title.as_deref().unwrap_or(name);
-        y.push_str(&format!("  - {}:\n", yaml_str(title)));
+        y.push_str(&format!("  - {}:\n", yaml_str(&html_text(title))));
         y.push_str(&format!(
             "      - {}\n",
             yaml_str(&format!("{name}/index.md"))
@@ -94,7 +93,7 @@ pub fn mkdocs_yml(flows: &[FlowSummary], opts: &SiteOptions) -> String {
 
 /// docs/index.md: a table of the flows.
 pub fn site_index_md(flows: &[FlowSummary], opts: &SiteOptions) -> String {
-    let mut s = format!("# {}\n\n", opts.site_name);
+    let mut s = format!("# {}\n\n", escape::heading(&opts.site_name));
     if flows.is_empty() {
         s.push_str("No flow has been recorded yet.\n");
         return s;
@@ -105,7 +104,9 @@ pub fn site_index_md(flows: &[FlowSummary], opts: &SiteOptions) -> String {
     for f in flows {
         let name = &f.flow.name;
         s.push_str(&format!(
-            "| [{name}]({name}/index.md) | {} | {} | {} | {} |\n",
+            // Names were checked: valid flow names are plain in a link.
+            "| [{}]({name}/index.md) | {} | {} | {} | {} |\n",
+            cell(name),
             cell(f.flow.title.as_deref().unwrap_or("")),
             timefmt::short(f.flow.started_at),
             f.exchanges,
@@ -156,7 +157,8 @@ mod tests {
             assert!(y.contains(&format!("  - {ext}\n")), "{ext} in {y}");
         }
         assert!(y.contains("      alternate_style: true\n"));
-        assert!(y.contains("  - \"Image \\\"create\\\"\":\n      - \"image-create/index.md\"\n      - Log: \"image-create/log.md\"\n"), "{y}");
+        // Material writes nav titles into HTML as they are.
+        assert!(y.contains("  - \"Image &quot;create&quot;\":\n      - \"image-create/index.md\"\n      - Log: \"image-create/log.md\"\n"), "{y}");
         assert!(y.contains("  - \"image-show\":\n"));
         assert!(!y.contains("mermaid.min.js"));
         assert!(!y.contains("font: false"));

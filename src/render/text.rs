@@ -6,20 +6,7 @@ use crate::model::{Exchange, HeaderField};
 /// seeds write it, unless the content itself has a run of three or more
 /// (a body quoting Markdown), which would close the block early.
 pub fn fence_for(content: &str) -> String {
-    if !content.contains("```") {
-        return "```".to_string();
-    }
-    let mut longest = 0;
-    let mut run = 0;
-    for c in content.chars() {
-        if c == '`' {
-            run += 1;
-            longest = longest.max(run);
-        } else {
-            run = 0;
-        }
-    }
-    "`".repeat(3.max(longest + 1))
+    "`".repeat(3.max(super::escape::longest_backtick_run(content) + 1))
 }
 
 /// A fenced code block, every line (fences included) indented by `indent`.
@@ -46,34 +33,19 @@ pub fn code_block(out: &mut String, indent: &str, info: &str, content: &str) {
     out.push('\n');
 }
 
-/// A value fit for `title="..."`: a request target cannot hold a raw `"`
-/// legally, so percent-encoding it keeps the attribute intact.
-pub fn attr(s: &str) -> String {
-    s.replace('"', "%22")
+/// One header line as it crossed the proxy (`Accept: ` for an empty
+/// value). Secrets are masked before rendering ([`super::redact::Redacted`]).
+pub fn header_line(h: &HeaderField) -> String {
+    format!("{}: {}", h.name, h.value_str())
 }
 
-/// One header line as it crossed the proxy (`Accept: ` for an empty value).
-pub fn header_line(h: &HeaderField, redact: bool) -> String {
-    let value = h.value_str();
-    if redact && super::redact::is_secret_header(&h.name) {
-        format!("{}: {}", h.name, super::redact::shorten(&value))
-    } else {
-        format!("{}: {}", h.name, value)
-    }
-}
-
-pub fn header_lines(headers: &[HeaderField], redact: bool) -> String {
+pub fn header_lines(headers: &[HeaderField]) -> String {
     let mut s = String::new();
     for h in headers {
-        s.push_str(&header_line(h, redact));
+        s.push_str(&header_line(h));
         s.push('\n');
     }
     s
-}
-
-/// Text for a Markdown table cell.
-pub fn cell(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', " ")
 }
 
 /// The URL the client addressed: `http://` + its Host header + the target;

@@ -80,6 +80,9 @@ class Chromium:
         os.close(cmd_r)
         os.close(res_w)
         self._next_id = 0
+        # send() may be called from more than one thread (no_script.py
+        # answers dialogs from the reader's side).
+        self._send_lock = threading.Lock()
         self._replies = {}
         self._cond = threading.Condition()
         self.events = queue.Queue()
@@ -106,12 +109,13 @@ class Chromium:
                     self.events.put(msg)
 
     def send(self, method, params=None, session=None, timeout=30):
-        self._next_id += 1
-        mid = self._next_id
-        msg = {"id": mid, "method": method, "params": params or {}}
-        if session:
-            msg["sessionId"] = session
-        os.write(self._cmd_w, json.dumps(msg).encode() + b"\0")
+        with self._send_lock:
+            self._next_id += 1
+            mid = self._next_id
+            msg = {"id": mid, "method": method, "params": params or {}}
+            if session:
+                msg["sessionId"] = session
+            os.write(self._cmd_w, json.dumps(msg).encode() + b"\0")
         deadline = time.time() + timeout
         with self._cond:
             while mid not in self._replies:

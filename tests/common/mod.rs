@@ -6,6 +6,7 @@
 pub mod db;
 pub mod faulty;
 pub mod memstore;
+pub mod pages;
 pub mod replay;
 pub mod seeds;
 pub mod tools;

@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
-"""Reads a HAR file written by tracer with an independent reader (haralyzer)
-and checks the fields HAR 1.2 requires, with the types Chrome's importer
-insists on (numbers for time, sizes, status, timings).
+"""Reads a HAR file written by tracer with an independent reader (haralyzer),
+validates it against the HAR 1.2 JSON Schema that har-validator uses
+(tests/python/har-schema, with Python's jsonschema), and checks what Chrome's
+importer insists on beyond it: numbers for time, sizes, status and timings,
+and `_resourceType` on every entry (without it Chrome files JSON calls
+under "JS").
 
 usage: check_har.py FILE.har [--entries N] [--failed N] [--base64 N]
 Prints one line per problem and exits 1 when there is any.
@@ -9,9 +12,14 @@ Prints one line per problem and exits 1 when there is any.
 import argparse
 import base64
 import json
+import pathlib
 import sys
 
 from haralyzer import HarParser, HarPage
+from jsonschema import Draft6Validator
+from referencing import Registry, Resource
+
+SCHEMA_DIR = pathlib.Path(__file__).resolve().parent / "har-schema"
 
 problems = []
 
@@ -41,6 +49,21 @@ def need(obj, key, kind, where):
     return v
 
 
+def schema_problems(data):
+    """Every violation of har-schema's har.json (its files refer to each
+    other by name: `log.json#`, `entry.json#`, ...)."""
+    resources = []
+    for f in sorted(SCHEMA_DIR.glob("*.json")):
+        schema = json.loads(f.read_text(encoding="utf-8"))
+        resources.append((f.name, Resource.from_contents(schema)))
+    registry = Registry().with_resources(resources)
+    root = json.loads((SCHEMA_DIR / "har.json").read_text(encoding="utf-8"))
+    validator = Draft6Validator(root, registry=registry)
+    for err in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path)):
+        path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err.absolute_path)
+        yield f"schema: {path or '.'}: {err.message}"
+
+
 def name_values(obj, key, where):
     items = need(obj, key, "list", where) or []
     for i, nv in enumerate(items):
@@ -58,6 +81,11 @@ def main():
 
     with open(args.har, encoding="utf-8") as f:
         data = json.load(f)
+
+    schema_count = 0
+    for p in schema_problems(data):
+        schema_count += 1
+        problem(p)
 
     # The independent reader: haralyzer's own view of the file.
     parser = HarParser(data)
@@ -83,6 +111,8 @@ def main():
         need(raw, "startedDateTime", "str", w)
         need(raw, "time", "num", w)
         need(raw, "cache", "dict", w)
+        if raw.get("_resourceType") != "fetch":
+            problem(f"{w}._resourceType is {raw.get('_resourceType')!r}, want 'fetch'")
         timings = need(raw, "timings", "dict", w) or {}
         for k in ("send", "wait", "receive"):
             v = need(timings, k, "num", f"{w}.timings")
@@ -137,7 +167,7 @@ def main():
     for p in problems:
         print(f"check_har: {p}")
     print(f"check_har: {args.har}: {len(entries)} entries, {failed} failed, {b64} base64 bodies, "
-          f"{len(problems)} problems")
+          f"{schema_count} schema violations, {len(problems)} problems")
     return 1 if problems else 0
 
 
