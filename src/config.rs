@@ -1,10 +1,12 @@
 //! The TOML config file (SPEC "Config file"): what tracer listens on, where it
 //! forwards, where it stores. Unknown keys are errors that name the key.
 
+use crate::attribution::Rules;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub const DEFAULT_DB_URL: &str = "sqlite://tracer.db";
 pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:8799";
@@ -45,6 +47,20 @@ pub struct Config {
     /// `[ignore_placeholders] name = "regex"`: `{name}` in `[[ignore]].urls`.
     #[serde(default)]
     pub ignore_placeholders: BTreeMap<String, String>,
+    /// The attribution and ignore sections above, compiled when the config
+    /// is parsed (the built-in tables for a config that has none).
+    #[serde(skip)]
+    pub rules: CompiledRules,
+}
+
+/// Compiled attribution rules, shared.
+#[derive(Debug, Clone, Default)]
+pub struct CompiledRules(Option<Arc<Rules>>);
+
+impl CompiledRules {
+    pub fn get(&self) -> Arc<Rules> {
+        self.0.clone().unwrap_or_else(Rules::builtin)
+    }
 }
 
 /// `[[caller]]`: every condition given must hold; the first rule that matches wins.
@@ -144,8 +160,8 @@ impl Default for StorageConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdminConfig {
-    #[serde(default = "default_admin_listen")]
-    pub listen: String,
+    #[serde(default = "default_admin_listen", deserialize_with = "listen_addr")]
+    pub listen: SocketAddr,
 }
 
 impl Default for AdminConfig {
@@ -221,8 +237,10 @@ pub enum UpstreamErrors {
 #[serde(deny_unknown_fields)]
 pub struct ServiceConfig {
     pub name: String,
-    pub listen: String,
-    pub upstream: String,
+    #[serde(deserialize_with = "listen_addr")]
+    pub listen: SocketAddr,
+    #[serde(deserialize_with = "upstream_url")]
+    pub upstream: Upstream,
     /// PEM certificate chain and key: serve this listener over TLS.
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
@@ -249,8 +267,18 @@ fn default_queue_exchanges() -> usize {
 fn default_queue_bytes() -> u64 {
     256 * 1024 * 1024
 }
-fn default_admin_listen() -> String {
-    DEFAULT_ADMIN_LISTEN.to_string()
+fn default_admin_listen() -> SocketAddr {
+    DEFAULT_ADMIN_LISTEN
+        .parse()
+        .expect("the default admin address is an address")
+}
+
+fn listen_addr<'de, D: serde::Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
+    parse_listen(&String::deserialize(d)?).map_err(serde::de::Error::custom)
+}
+
+fn upstream_url<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Upstream, D::Error> {
+    Upstream::parse(&String::deserialize(d)?).map_err(serde::de::Error::custom)
 }
 fn default_connect_timeout() -> u64 {
     10
@@ -304,15 +332,23 @@ impl Config {
                 })?
             }
         };
-        config.validate()?;
         Ok(config)
     }
 
-    /// Parses TOML text; the message is one line naming the key or position.
+    /// Parses TOML text into typed values, checks it, and compiles its
+    /// rules: a `Config` is always a valid one. The message is one line
+    /// naming the key, position or rule at fault.
     pub fn parse(text: &str) -> Result<Config, String> {
-        toml::from_str(text).map_err(|e| one_line(&e.to_string()))
+        let mut config: Config = toml::from_str(text).map_err(|e| one_line(&e.to_string()))?;
+        config.validate().map_err(|e| match e {
+            ConfigError::Invalid(message) => message,
+            other => other.to_string(),
+        })?;
+        config.rules = CompiledRules(Some(Arc::new(Rules::compile(&config)?)));
+        Ok(config)
     }
 
+    /// The checks that span several keys (what types alone cannot say).
     pub fn validate(&self) -> Result<(), ConfigError> {
         if !(self.storage.url.starts_with("sqlite:") || self.storage.url.starts_with("postgres")) {
             return Err(ConfigError::Invalid(format!(
@@ -320,8 +356,6 @@ impl Config {
                 crate::store::redact_url(&self.storage.url)
             )));
         }
-        parse_listen(&self.admin.listen)
-            .map_err(|e| ConfigError::Invalid(format!("[admin].listen: {e}")))?;
         let mut seen = std::collections::HashSet::new();
         for s in &self.services {
             if s.name.is_empty() {
@@ -335,10 +369,6 @@ impl Config {
                     s.name
                 )));
             }
-            parse_listen(&s.listen)
-                .map_err(|e| ConfigError::Invalid(format!("service {:?} listen: {e}", s.name)))?;
-            Upstream::parse(&s.upstream)
-                .map_err(|e| ConfigError::Invalid(format!("service {:?} upstream: {e}", s.name)))?;
             if s.tls_cert.is_some() != s.tls_key.is_some() {
                 return Err(ConfigError::Invalid(format!(
                     "service {:?}: tls_cert and tls_key go together",
@@ -346,7 +376,6 @@ impl Config {
                 )));
             }
         }
-        crate::attribution::Rules::compile(self).map_err(ConfigError::Invalid)?;
         Ok(())
     }
 }
@@ -466,6 +495,20 @@ impl Upstream {
     }
 }
 
+/// The upstream as it is written in the config: `http://127.0.0.1/identity`.
+impl std::fmt::Display for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut url = String::from(if self.scheme == Scheme::Https {
+            "https://"
+        } else {
+            "http://"
+        });
+        self.write_authority(&mut url);
+        url.push_str(&self.prefix);
+        f.write_str(&url)
+    }
+}
+
 fn split_host_port(authority: &str, default_port: u16) -> Option<(String, u16)> {
     if authority.is_empty() || authority.contains('@') {
         return None;
@@ -516,9 +559,24 @@ upstream = "http://127.0.0.1:80/identity"
         let err = Config::parse("[storage]\nurll = \"x\"\n").unwrap_err();
         assert!(err.contains("urll"), "{err}");
         assert!(!err.contains('\n'));
-        let err = Config::parse("[[service]]\nname=\"a\"\nlisten=\"1\"\nupstream=\"x\"\nport=1\n")
-            .unwrap_err();
+        let err = Config::parse(
+            "[[service]]\nname=\"a\"\nlisten=\"127.0.0.1:1\"\nupstream=\"http://x\"\nport=1\n",
+        )
+        .unwrap_err();
         assert!(err.contains("port"), "{err}");
+        // Values are typed as they are read: the key and the reason, one line.
+        let err = Config::parse("[[service]]\nname=\"a\"\nlisten=\"1\"\nupstream=\"http://x\"\n")
+            .unwrap_err();
+        assert!(
+            err.contains("listen") && err.contains("not an address"),
+            "{err}"
+        );
+        let err = Config::parse(
+            "[[service]]\nname=\"a\"\nlisten=\"127.0.0.1:1\"\nupstream=\"ftp://x\"\n",
+        )
+        .unwrap_err();
+        assert!(err.contains("upstream") && err.contains("http://"), "{err}");
+        assert!(!err.contains('\n'));
     }
 
     #[test]
@@ -542,11 +600,11 @@ upstream = "http://127.0.0.1:80/identity"
 
     #[test]
     fn duplicate_service_names_are_refused() {
-        let c = Config::parse(
+        let err = Config::parse(
             "[[service]]\nname=\"a\"\nlisten=\"127.0.0.1:1\"\nupstream=\"http://x\"\n[[service]]\nname=\"a\"\nlisten=\"127.0.0.1:2\"\nupstream=\"http://y\"\n",
         )
-        .unwrap();
-        assert!(c.validate().unwrap_err().to_string().contains("twice"));
+        .unwrap_err();
+        assert!(err.contains("twice"), "{err}");
     }
 }
 

@@ -4,7 +4,7 @@
 
 use crate::attribution::Attributor;
 use crate::capture::CaptureQueue;
-use crate::config::{parse_listen, Config};
+use crate::config::Config;
 use crate::proxy::{Proxy, Shared};
 use crate::store::SharedStore;
 use anyhow::Context;
@@ -34,7 +34,7 @@ pub async fn serve(config: Config, store: SharedStore) -> anyhow::Result<()> {
 
     // Bind everything before serving anything: a port in use is reported at once.
     let proxy = Proxy::bind(&config, shared.clone()).await?;
-    let admin_addr = parse_listen(&config.admin.listen).map_err(anyhow::Error::msg)?;
+    let admin_addr = config.admin.listen;
     let admin = TcpListener::bind(admin_addr).await.with_context(|| {
         format!("cannot listen on {admin_addr} for the admin UI ([admin].listen)")
     })?;
@@ -46,7 +46,7 @@ pub async fn serve(config: Config, store: SharedStore) -> anyhow::Result<()> {
         services: config
             .services
             .iter()
-            .map(|s| (s.name.clone(), s.listen.clone(), s.upstream.clone()))
+            .map(|s| (s.name.clone(), s.listen.to_string(), s.upstream.to_string()))
             .collect(),
     };
     tracing::info!(listen = %admin_addr, "admin UI and API");

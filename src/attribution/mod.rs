@@ -101,7 +101,7 @@ const FORWARDED_HEADERS: [&str; 3] = ["X-Forwarded-For", "Forwarded", "Via"];
 const AUTH_BODY_MAX: usize = 64 * 1024;
 
 pub struct Attributor {
-    rules: Rules,
+    rules: Arc<Rules>,
     tokens: TokenBook,
     flights: Arc<FlightBook>,
     peers: PeerLookup,
@@ -117,15 +117,10 @@ impl Default for Attributor {
 }
 
 impl Attributor {
-    /// The config is expected to be validated (`Config::validate` compiles
-    /// the same rules); should it not compile, only the built-ins are used.
+    /// With the rules the config was parsed with (compiled once, then).
     pub fn new(config: &crate::config::Config) -> Self {
-        let rules = Rules::compile(config).unwrap_or_else(|e| {
-            tracing::error!("attribution rules ignored: {e}");
-            Rules::compile(&crate::config::Config::default()).expect("built-in rules compile")
-        });
         Self {
-            rules,
+            rules: config.rules.get(),
             tokens: TokenBook::default(),
             flights: Arc::default(),
             peers: PeerLookup::default(),

@@ -223,6 +223,17 @@ fn compile_regex(what: &str, re: &str) -> Result<Regex, String> {
 }
 
 impl Rules {
+    /// The built-in tables alone (a config with no rules of its own).
+    pub fn builtin() -> std::sync::Arc<Rules> {
+        static BUILTIN: std::sync::LazyLock<std::sync::Arc<Rules>> =
+            std::sync::LazyLock::new(|| {
+                std::sync::Arc::new(
+                    Rules::compile(&Config::default()).expect("the built-in tables compile"),
+                )
+            });
+        BUILTIN.clone()
+    }
+
     /// Compiles the attribution sections of a config; the error is one line
     /// naming the table and the value at fault.
     pub fn compile(config: &Config) -> Result<Rules, String> {
@@ -628,7 +639,8 @@ source = "192.168.1.7"
 
     #[test]
     fn bad_rules_are_named() {
-        let err = |toml: &str| Rules::compile(&Config::parse(toml).unwrap()).unwrap_err();
+        // A config with a bad rule does not parse: the rule is named.
+        let err = |toml: &str| Config::parse(toml).unwrap_err();
         assert!(err("[[caller]]\nname = \"x\"\n").contains("at least one"));
         let e = err("[[caller]]\nname = \"x\"\nuser_agent = \"(\"\n");
         assert!(

@@ -22,15 +22,15 @@ pub enum FlushOutcome {
 
 /// Where to reach the admin listener configured as `listen`: a wildcard
 /// address is reached on the loopback of its family.
-pub fn admin_address(listen: &str) -> Result<SocketAddr, String> {
-    let mut addr = crate::config::parse_listen(listen)?;
+pub fn admin_address(listen: SocketAddr) -> SocketAddr {
+    let mut addr = listen;
     if addr.ip().is_unspecified() {
         addr.set_ip(match addr.ip() {
             IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
             IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
         });
     }
-    Ok(addr)
+    addr
 }
 
 pub async fn flush(addr: SocketAddr, timeout: Duration) -> FlushOutcome {
@@ -137,15 +137,15 @@ mod tests {
     #[test]
     fn wildcard_admin_is_reached_on_loopback() {
         assert_eq!(
-            admin_address("0.0.0.0:8799").unwrap(),
+            admin_address("0.0.0.0:8799".parse().unwrap()),
             "127.0.0.1:8799".parse().unwrap()
         );
         assert_eq!(
-            admin_address("[::]:8799").unwrap(),
+            admin_address("[::]:8799".parse().unwrap()),
             "[::1]:8799".parse().unwrap()
         );
         assert_eq!(
-            admin_address("10.0.0.1:1").unwrap(),
+            admin_address("10.0.0.1:1".parse().unwrap()),
             "10.0.0.1:1".parse().unwrap()
         );
     }

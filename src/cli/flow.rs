@@ -77,10 +77,7 @@ pub async fn stop_and_flush(
 
 /// None when the daemon confirmed, or when no daemon runs.
 async fn flush_daemon(config: &Config) -> Option<String> {
-    let addr = match admin_client::admin_address(&config.admin.listen) {
-        Ok(a) => a,
-        Err(e) => return Some(format!("[admin].listen: {e}; not waiting for a daemon")),
-    };
+    let addr = admin_client::admin_address(config.admin.listen);
     match admin_client::flush(addr, FLUSH_TIMEOUT).await {
         FlushOutcome::Flushed | FlushOutcome::NoDaemon => None,
         FlushOutcome::TimedOut => Some(format!(

@@ -402,3 +402,100 @@ mod tests {
         assert_eq!(ex.response_body.kept, b"tracer: upstream refused\n");
     }
 }
+
+#[cfg(test)]
+mod guard_tests {
+    use super::*;
+    use crate::capture::CaptureQueue;
+    use crate::store::{ExchangeFilter, SharedStore};
+    use std::time::Duration;
+
+    async fn setup() -> (tempfile::TempDir, SharedStore, Arc<Finisher>) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = crate::store::open(&url).await.unwrap();
+        let (queue, _writer) = CaptureQueue::spawn(store.clone(), 100, u64::MAX);
+        let finisher = Arc::new(Finisher {
+            queue,
+            attributor: Arc::new(Attributor::default()),
+            abort: CancellationToken::new(),
+        });
+        (dir, store, finisher)
+    }
+
+    fn record(target: &str) -> Record {
+        let mut r = Record::new("glance-api", "127.0.0.1:1".into(), None, 1, 100);
+        r.ex.method = "GET".into();
+        r.ex.target = target.into();
+        r
+    }
+
+    async fn stored(store: &SharedStore, finisher: &Finisher) -> Vec<Exchange> {
+        assert!(finisher.queue.flush(Duration::from_secs(5)).await.stored);
+        store
+            .list_exchanges(&ExchangeFilter::default())
+            .await
+            .unwrap()
+    }
+
+    fn kind(ex: &Exchange) -> ErrorKind {
+        ex.error.as_ref().unwrap().kind
+    }
+
+    #[tokio::test]
+    async fn a_panic_mid_exchange_still_stores_it() {
+        let (_dir, store, finisher) = setup().await;
+        let f = finisher.clone();
+        let task = tokio::spawn(async move {
+            let _pending = f.begin(record("/panics"));
+            panic!("a bug in the middle of an exchange");
+        });
+        assert!(task.await.unwrap_err().is_panic());
+        let all = stored(&store, &finisher).await;
+        assert_eq!(all.len(), 1);
+        assert_eq!(kind(&all[0]), ErrorKind::Internal);
+        assert!(all[0].error_message().unwrap().contains("panic"));
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_exchange_still_stores_it() {
+        let (_dir, store, finisher) = setup().await;
+        let spawn_stuck = |target: &'static str| {
+            let f = finisher.clone();
+            tokio::spawn(async move {
+                let _pending = f.begin(record(target));
+                std::future::pending::<()>().await;
+            })
+        };
+        // Dropped outside any shutdown: a bug, said so.
+        let stuck = spawn_stuck("/dropped");
+        tokio::task::yield_now().await;
+        stuck.abort();
+        let _ = stuck.await;
+        // Dropped once the grace period is over: a shutdown, said so.
+        let stuck = spawn_stuck("/at-shutdown");
+        tokio::task::yield_now().await;
+        finisher.abort.cancel();
+        stuck.abort();
+        let _ = stuck.await;
+        let all = stored(&store, &finisher).await;
+        let kinds: Vec<_> = all.iter().map(|x| (x.target.as_str(), kind(x))).collect();
+        assert_eq!(
+            kinds,
+            [
+                ("/dropped", ErrorKind::Internal),
+                ("/at-shutdown", ErrorKind::Shutdown)
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_settled_exchange_carries_no_invented_error() {
+        let (_dir, store, finisher) = setup().await;
+        let mut pending = finisher.begin(record("/fine"));
+        pending.settle();
+        drop(pending);
+        let all = stored(&store, &finisher).await;
+        assert_eq!(all[0].error, None);
+    }
+}

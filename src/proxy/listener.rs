@@ -6,7 +6,7 @@ use super::connection;
 use super::io::Stream;
 use super::upstream::Connector;
 use super::{tls, Service, Shared};
-use crate::config::{parse_listen, Config, ServiceConfig, Upstream};
+use crate::config::{Config, ServiceConfig};
 use anyhow::Context;
 use std::sync::Arc;
 use std::time::Duration;
@@ -120,8 +120,8 @@ async fn bind_service(
     client_tls: &Arc<tokio_rustls::rustls::ClientConfig>,
     connect_timeout: Duration,
 ) -> anyhow::Result<Bound> {
-    let addr = parse_listen(&s.listen).map_err(anyhow::Error::msg)?;
-    let upstream = Upstream::parse(&s.upstream).map_err(anyhow::Error::msg)?;
+    let addr = s.listen;
+    let upstream = s.upstream.clone();
     let listener = TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr} for service {:?}", s.name))?;
