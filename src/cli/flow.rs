@@ -99,7 +99,7 @@ pub async fn stopped_line(store: &dyn Store, flow: &Flow) -> anyhow::Result<Stri
         .find(|s| s.flow.name == flow.name);
     let mut line = format!("stopped flow {}", flow.name);
     if let Some(s) = summary {
-        line.push_str(&format!(": {}", count_text(&s)));
+        line.push_str(&format!(": {}", count_text(store, &s).await?));
         if !s.services.is_empty() {
             line.push_str(&format!(" ({})", s.services.join(", ")));
         }
@@ -107,7 +107,7 @@ pub async fn stopped_line(store: &dyn Store, flow: &Flow) -> anyhow::Result<Stri
     Ok(line)
 }
 
-fn count_text(s: &FlowSummary) -> String {
+async fn count_text(store: &dyn Store, s: &FlowSummary) -> anyhow::Result<String> {
     let noun = if s.exchanges == 1 {
         "exchange"
     } else {
@@ -115,9 +115,22 @@ fn count_text(s: &FlowSummary) -> String {
     };
     let mut text = format!("{} {noun}", s.exchanges);
     if s.lost > 0 {
-        text.push_str(&format!(", {} lost (capture queue full)", s.lost));
+        text.push_str(&format!(", {} lost", s.lost));
+        let losses = store
+            .losses(s.flow.started_at, s.flow.stopped_at.unwrap_or(i64::MAX))
+            .await?;
+        let causes: Vec<String> = losses
+            .iter()
+            .map(|l| match &l.detail {
+                Some(d) => format!("{} {}: {d}", l.count, l.cause.describe()),
+                None => format!("{} {}", l.count, l.cause.describe()),
+            })
+            .collect();
+        if !causes.is_empty() {
+            text.push_str(&format!(" ({})", causes.join("; ")));
+        }
     }
-    text
+    Ok(text)
 }
 
 fn flow_table(flows: &[FlowSummary]) -> String {
