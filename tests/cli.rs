@@ -532,3 +532,77 @@ fn read_commands_open_the_database_read_only() {
         .collect();
     assert_eq!(names, ["t.db"], "nothing was written beside the copy");
 }
+
+/// `tracer list --json | head -1`: the reader goes, tracer ends quietly.
+#[test]
+fn a_closed_pipe_ends_a_listing_quietly() {
+    let env = Env::new();
+    let t0 = now() - 60_000_000;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let s = env.store().await;
+        let batch: Vec<Exchange> = (0..3000).map(|n| exchange(n, t0 + n as i64)).collect();
+        s.insert_exchanges(&batch).await.unwrap();
+        s.close().await;
+    });
+    let script = format!(
+        "{} --config {} --db {} list --json 2>{}/err | head -1 >/dev/null; echo ${{PIPESTATUS[0]}}",
+        env!("CARGO_BIN_EXE_tracer"),
+        env.config.display(),
+        env.db_url(),
+        env.dir.path().display()
+    );
+    let out = Command::new("bash").args(["-c", &script]).output().unwrap();
+    let status = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let err = std::fs::read_to_string(env.dir.path().join("err")).unwrap();
+    assert_eq!(status, "0", "exit status; stderr: {err}");
+    assert_eq!(err, "", "nothing on stderr");
+}
+
+/// 32 hex digits name a request id (or uuid) even when all are decimal
+/// digits; a short number is a row id.
+#[test]
+fn a_thirty_two_digit_key_is_a_request_id() {
+    let env = Env::new();
+    let t0 = now() - 60_000_000;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let s = env.store().await;
+        let mut a = exchange(1, t0);
+        a.uuid = "f".repeat(32);
+        a.request_id = "a".repeat(32);
+        let mut b = exchange(2, t0 + 1);
+        b.uuid = "e".repeat(32);
+        b.request_id = "00000000000000000000000000000001".into();
+        b.target = "/v2/images/the-second".into();
+        s.insert_exchanges(&[a, b]).await.unwrap();
+        s.close().await;
+    });
+    let shown = env.ok(&["show", "00000000000000000000000000000001", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(v["request"]["target"], "/v2/images/the-second");
+    assert_eq!(v["id"], 2);
+    let shown = env.ok(&["show", "1", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(v["id"], 1);
+}
+
+/// A record whose command failed leaves its flow (it documents the
+/// failure), and the retry replaces it instead of failing on the name.
+#[test]
+fn a_failed_record_can_be_retried() {
+    let env = Env::new();
+    let failed = env.run(&["record", "retry-me", "--", "sh", "-c", "exit 3"]);
+    assert_eq!(failed.status.code(), Some(3));
+    let again = env.run(&["record", "retry-me", "--", "true"]);
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert!(String::from_utf8_lossy(&again.stderr).contains("replacing flow retry-me"));
+    // A flow that went well is not replaced without being asked.
+    let err = one_line_failure(&env.run(&["record", "retry-me", "--", "true"]));
+    assert!(err.contains("--replace"), "{err}");
+    env.ok(&["record", "--replace", "retry-me", "--", "true"]);
+}
