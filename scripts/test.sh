@@ -11,6 +11,10 @@ export CI="${CI:-}"
 t0=$(date +%s)
 step() { printf '\n== %s (%ss)\n' "$*" "$(( $(date +%s) - t0 ))"; }
 
+step "format and lints (cargo fmt --check, cargo clippy -D warnings)"
+cargo fmt --check
+cargo clippy --locked --all-targets -- -D warnings
+
 step "tools for the page checks (mkdocs, HAR reader) and the browser"
 bash scripts/setup-python.sh
 bash scripts/setup-browser.sh

@@ -321,7 +321,7 @@ async fn ambiguous_framing_is_refused_and_not_forwarded() {
         (with_length(",38"), "400", "Content-Length"),
         (with_length("5,"), "400", "Content-Length"),
         (
-            format!("POST /v2/images HTTP/1.1\r\nHost: h\r\nContent-Length:\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n"),
+            "POST /v2/images HTTP/1.1\r\nHost: h\r\nContent-Length:\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n".to_string(),
             "400",
             "Content-Length",
         ),
@@ -498,7 +498,7 @@ async fn a_client_library_sees_the_same_outcome_through_tracer() {
     let dropped = stored
         .iter()
         .filter(|x| x.status.is_none())
-        .map(|x| kind_side(x))
+        .map(kind_side)
         .collect::<Vec<_>>();
     assert_eq!(dropped.len(), 6, "{stored:#?}");
     assert!(dropped

@@ -68,7 +68,10 @@ fn mutate(rng: &mut Rng, seed: &[u8]) -> Vec<u8> {
                 out.drain(at..end);
             }
             3 => {
-                let start = out[..at].iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+                let start = out[..at]
+                    .iter()
+                    .rposition(|&b| b == b'\n')
+                    .map_or(0, |i| i + 1);
                 let end = out[at..]
                     .iter()
                     .position(|&b| b == b'\n')
@@ -177,7 +180,10 @@ async fn mutated_requests_are_answered_or_closed_and_never_smuggled() {
             String::from_utf8_lossy(&r.raw)
         );
     }
-    assert!(!refused_ids.is_empty() && !received.is_empty(), "both kinds happened");
+    assert!(
+        !refused_ids.is_empty() && !received.is_empty(),
+        "both kinds happened"
+    );
     assert!(!t.log().contains("panicked"), "{}", t.log());
     t.flush().await;
     assert!(
@@ -221,8 +227,12 @@ async fn mutated_responses_reach_the_client_or_end_the_connection() {
         let runs: Vec<_> = (start..(start + 25).min(cases.len()))
             .map(|n| {
                 tokio::spawn(async move {
-                    let request = format!("GET /case/{n} HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
-                    (n, faulty::send_and_watch(addr, request.as_bytes(), BOUND).await)
+                    let request =
+                        format!("GET /case/{n} HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+                    (
+                        n,
+                        faulty::send_and_watch(addr, request.as_bytes(), BOUND).await,
+                    )
                 })
             })
             .collect();

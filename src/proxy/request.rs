@@ -172,7 +172,7 @@ async fn read_ahead(
         .finisher
         .attributor
         .wants_body(&view(svc, conn, head));
-    if !limit.is_some_and(|limit| n <= limit as u64) || expects_continue(&head.headers) {
+    if limit.is_none_or(|limit| n > limit as u64) || expects_continue(&head.headers) {
         return Ok(None);
     }
     let idle = svc.shared.limits.body_idle;
