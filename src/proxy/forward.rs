@@ -9,11 +9,11 @@
 
 use super::answer::Failure;
 use super::body::{relay, BodyError, Rules};
-use super::connection::{Conn, In};
-use super::exchange::{push_lines, response_stamps, Record};
+use super::connection::{Conn, In, Out};
+use super::exchange::{push_lines, response_stamps, Record, ResponseRecord};
 use super::framing::{closes_after, response_framing};
 use super::head::{parse_response, HeadError, ResponseHead};
-use super::{Framing, Limits, Service};
+use super::{Framing, Limits, Service, Shared};
 use crate::model::{ErrorKind, ErrorSide, ExchangeError};
 use bytes::Buf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -50,7 +50,6 @@ pub(super) async fn forward(
     method: &str,
 ) -> Result<bool, Failure> {
     let shared = &svc.shared;
-    let limits = &shared.limits;
     let abort = conn.abort.clone();
     let Conn {
         client_r,
@@ -73,60 +72,26 @@ pub(super) async fn forward(
     } = rec;
     let sent = Notify::new();
     let body_sent = AtomicBool::new(false);
-    let request_id = ex.request_id.clone();
-    let caller = ex.caller.clone();
+    let stamps = (ex.request_id.clone(), ex.caller.clone());
 
     let (ended, upstream_stopped_reading) = {
         let request = async {
-            let rules = Rules {
-                strict: true,
-                idle: limits.body_idle,
-            };
-            let relayed = relay(body, client_r, &mut up.w, req_body, rules).await;
+            let relayed = relay(
+                body,
+                client_r,
+                &mut up.w,
+                req_body,
+                rules(true, &shared.limits),
+            )
+            .await;
             sent.notify_one();
             if let Err(e) = relayed {
                 return RequestEnd::Body(e);
             }
             body_sent.store(true, Ordering::Relaxed);
-            RequestEnd::ClientLeft(watch_client(client_r, limits.max_head).await)
+            RequestEnd::ClientLeft(watch_client(client_r, shared.limits.max_head).await)
         };
-        let response = async {
-            let head = read_head(&mut up.r, client_w, limits, &sent, &mut resp.any_bytes).await?;
-            resp.seq = Some(shared.clock.next());
-            resp.at = Some(crate::timefmt::now_micros());
-            resp.framing = response_framing(method, head.status, &head.headers);
-            resp.stamps = response_stamps(&head.headers, &request_id, &caller);
-            let mut out = Vec::with_capacity(head.raw_without_end.len() + 160);
-            out.extend_from_slice(&head.raw_without_end);
-            push_lines(&mut out, &resp.stamps);
-            out.extend_from_slice(b"\r\n");
-            let switching = head.status == 101;
-            let closes = closes_after(head.version, &head.headers) || switching;
-            resp.head = Some(head);
-            resp.forwarded = true;
-            resp.ticket = Some(shared.finisher.queue.answered());
-            client_w
-                .put(&out)
-                .await
-                .map_err(ResponseError::ClientGone)?;
-            // Upgrades are not tunnelled: the connection ends after the head.
-            let framing = if switching {
-                Framing::None
-            } else {
-                resp.framing
-            };
-            let rules = Rules {
-                strict: false,
-                idle: limits.body_idle,
-            };
-            relay(framing, &mut up.r, client_w, &mut resp.body, rules)
-                .await
-                .map_err(|e| match e {
-                    BodyError::Write(io) => ResponseError::ClientGone(io),
-                    other => ResponseError::UpstreamBody(other),
-                })?;
-            Ok(closes || framing == Framing::UntilClose)
-        };
+        let response = respond(shared, &mut up.r, client_w, resp, &sent, method, &stamps);
         tokio::pin!(request, response);
         let mut upstream_stopped_reading = None;
         let ended = loop {
@@ -149,30 +114,12 @@ pub(super) async fn forward(
         error: ExchangeError::new(kind, side, message),
         response_started: resp.forwarded,
     };
-    use ErrorKind::*;
-    use ErrorSide::{Client, Tracer, Upstream};
     match ended {
-        Ended::Aborted => Err(failure(
-            Shutdown,
-            Tracer,
-            "tracer shut down before the exchange finished".into(),
-        )),
-        Ended::Request(RequestEnd::Body(e)) => {
-            Err(failure(e.kind(), Client, request_body_failure(&e)))
-        }
-        Ended::Request(RequestEnd::ClientLeft(e)) => Err(failure(
-            e.as_ref().map_or(ClosedEarly, ErrorKind::of_io),
-            Client,
-            match e {
-                None => "client closed the connection before the response ended".into(),
-                Some(e) => format!("client connection failed before the response ended: {e}"),
-            },
-        )),
         Ended::Response(Ok(closes)) => {
             if let Some(e) = upstream_stopped_reading {
                 ex.error = Some(ExchangeError::new(
                     ErrorKind::of_io(&e),
-                    Upstream,
+                    ErrorSide::Upstream,
                     format!("upstream stopped reading the request body: {e}"),
                 ));
                 return Ok(true);
@@ -182,38 +129,121 @@ pub(super) async fn forward(
             // connection cannot be reused.
             Ok(closes || !body_sent.load(Ordering::Relaxed))
         }
-        Ended::Response(Err(e)) => Err(match e {
-            ResponseError::NoResponse(None) => failure(
-                ClosedEarly,
-                Upstream,
-                "closed the connection without a response".into(),
-            ),
-            ResponseError::NoResponse(Some(e)) => failure(
-                ErrorKind::of_io(&e),
-                Upstream,
-                format!("connection failed before a response: {e}"),
-            ),
-            ResponseError::TimedOut(after) => failure(
-                Timeout,
-                Upstream,
-                format!("no whole response head within {} s", after.as_secs()),
-            ),
-            ResponseError::BadHead(e) => failure(
-                BadFraming,
-                Upstream,
-                format!("sent a bad response head: {e}"),
-            ),
-            ResponseError::UpstreamBody(e) => failure(
-                e.kind(),
-                Upstream,
-                format!("failed during the response body: {e}"),
-            ),
-            ResponseError::ClientGone(e) => failure(
-                ErrorKind::of_io(&e),
-                Client,
-                format!("client connection failed during the response: {e}"),
-            ),
-        }),
+        Ended::Response(Err(e)) => {
+            let (kind, side, message) = response_failure(e);
+            Err(failure(kind, side, message))
+        }
+        Ended::Request(RequestEnd::Body(e)) => Err(failure(
+            e.kind(),
+            ErrorSide::Client,
+            request_body_failure(&e),
+        )),
+        Ended::Request(RequestEnd::ClientLeft(e)) => Err(failure(
+            e.as_ref().map_or(ErrorKind::ClosedEarly, ErrorKind::of_io),
+            ErrorSide::Client,
+            match e {
+                None => "client closed the connection before the response ended".into(),
+                Some(e) => format!("client connection failed before the response ended: {e}"),
+            },
+        )),
+        Ended::Aborted => Err(failure(
+            ErrorKind::Shutdown,
+            ErrorSide::Tracer,
+            "tracer shut down before the exchange finished".into(),
+        )),
+    }
+}
+
+fn rules(strict: bool, limits: &Limits) -> Rules {
+    Rules {
+        strict,
+        idle: limits.body_idle,
+    }
+}
+
+/// The response: its head (stamped, numbered, counted as answered), then
+/// its body. Ok: whether the connection closes after it.
+async fn respond(
+    shared: &Shared,
+    up: &mut In,
+    client_w: &mut Out,
+    resp: &mut ResponseRecord,
+    sent: &Notify,
+    method: &str,
+    (request_id, caller): &(String, String),
+) -> Result<bool, ResponseError> {
+    let head = read_head(up, client_w, &shared.limits, sent, &mut resp.any_bytes).await?;
+    resp.seq = Some(shared.clock.next());
+    resp.at = Some(crate::timefmt::now_micros());
+    resp.framing = response_framing(method, head.status, &head.headers);
+    resp.stamps = response_stamps(&head.headers, request_id, caller);
+    let mut out = Vec::with_capacity(head.raw_without_end.len() + 160);
+    out.extend_from_slice(&head.raw_without_end);
+    push_lines(&mut out, &resp.stamps);
+    out.extend_from_slice(b"\r\n");
+    let switching = head.status == 101;
+    let closes = closes_after(head.version, &head.headers) || switching;
+    resp.head = Some(head);
+    resp.forwarded = true;
+    resp.ticket = Some(shared.finisher.queue.answered());
+    client_w
+        .put(&out)
+        .await
+        .map_err(ResponseError::ClientGone)?;
+    // Upgrades are not tunnelled: the connection ends after the head.
+    let framing = if switching {
+        Framing::None
+    } else {
+        resp.framing
+    };
+    relay(
+        framing,
+        up,
+        client_w,
+        &mut resp.body,
+        rules(false, &shared.limits),
+    )
+    .await
+    .map_err(|e| match e {
+        BodyError::Write(io) => ResponseError::ClientGone(io),
+        other => ResponseError::UpstreamBody(other),
+    })?;
+    Ok(closes || framing == Framing::UntilClose)
+}
+
+fn response_failure(e: ResponseError) -> (ErrorKind, ErrorSide, String) {
+    use ErrorSide::{Client, Upstream};
+    match e {
+        ResponseError::NoResponse(None) => (
+            ErrorKind::ClosedEarly,
+            Upstream,
+            "closed the connection without a response".into(),
+        ),
+        ResponseError::NoResponse(Some(e)) => (
+            ErrorKind::of_io(&e),
+            Upstream,
+            format!("connection failed before a response: {e}"),
+        ),
+        ResponseError::TimedOut(after) => (
+            ErrorKind::Timeout,
+            Upstream,
+            format!("no whole response head within {} s", after.as_secs()),
+        ),
+        ResponseError::BadHead(e) => (
+            ErrorKind::BadFraming,
+            Upstream,
+            format!("sent a bad response head: {e}"),
+        ),
+        ResponseError::UpstreamBody(e) => (
+            e.kind(),
+            Upstream,
+            format!("failed during the response body: {e}"),
+        ),
+        ResponseError::ClientGone(e) => (
+            ErrorKind::of_io(&e),
+            Client,
+            format!("client connection failed during the response: {e}"),
+        ),
     }
 }
 
@@ -237,7 +267,7 @@ fn request_body_failure(e: &BodyError) -> String {
 /// (`sent`) and bounds the whole head, however slowly it comes.
 async fn read_head(
     up: &mut In,
-    client_w: &mut super::connection::Out,
+    client_w: &mut Out,
     limits: &Limits,
     sent: &Notify,
     any_bytes: &mut bool,

@@ -46,60 +46,20 @@ pub(super) async fn serve_request(svc: &Service, conn: &mut Conn, head: RequestH
         .attributor
         .in_flight(&svc.name, &head.headers);
 
-    let upstream = &svc.connector.upstream;
-    ex.ex.upstream_url = upstream.url_for(&head.target);
-    let mut forwarded_head = Vec::with_capacity(head.raw_header_lines.len() + 256);
-    forwarded_head.extend_from_slice(head.method.as_bytes());
-    forwarded_head.push(b' ');
-    forwarded_head.extend_from_slice(upstream.prefix_for(&head.target).as_bytes());
-    forwarded_head.extend_from_slice(head.target.as_bytes());
-    forwarded_head.extend_from_slice(if head.version == 0 {
-        b" HTTP/1.0\r\n"
-    } else {
-        b" HTTP/1.1\r\n"
-    });
-    forwarded_head.extend_from_slice(&head.raw_header_lines);
-    push_lines(&mut forwarded_head, &stamps);
-    forwarded_head.extend_from_slice(b"\r\n");
-    let rest = match &pre_read {
-        Some(body) => {
-            forwarded_head.extend_from_slice(body);
-            Framing::None
-        }
-        None => framing,
-    };
+    ex.ex.upstream_url = svc.connector.upstream.url_for(&head.target);
+    let (forwarded_head, rest) = forwarded_head(svc, &head, &stamps, pre_read.as_deref(), framing);
     let request_closes = closes_after(head.version, &head.headers);
-
-    // A kept-alive upstream connection that closed while idle is replaced
-    // before anything is sent on it, as a client checks its own. tracer
-    // never sends a request twice: an upstream that fails once the request
-    // is on its way is the client's to see (mirrored) and to retry by its
-    // own rules, exactly as without tracer.
-    let fresh = match conn.upstream.as_mut() {
-        Some(up) => up.r.is_stale().await,
-        None => true,
-    };
-    if fresh {
-        conn.upstream = None;
-        match svc.connector.connect().await {
-            Ok(stream) => conn.upstream = Some(UpstreamConn::new(stream, shared.limits.body_idle)),
-            Err(e) => {
-                let failure = Failure::new(e.kind(), ErrorSide::Upstream, e.to_string());
-                return fail(svc, conn, &mut ex, failure).await;
-            }
-        }
+    if let Err(failure) = ensure_upstream(svc, conn).await {
+        return fail(svc, conn, &mut ex, failure).await;
     }
     match forward(svc, conn, &mut ex, &forwarded_head, rest, &head.method).await {
         Ok(response_closes) => {
             ex.settle();
-            let keep = !request_closes && !response_closes;
-            if !keep {
+            if request_closes || response_closes {
                 conn.upstream = None;
-            }
-            if keep {
-                Next::KeepAlive
-            } else {
                 Next::Close
+            } else {
+                Next::KeepAlive
             }
         }
         Err(failure) => {
@@ -107,6 +67,59 @@ pub(super) async fn serve_request(svc: &Service, conn: &mut Conn, head: RequestH
             fail(svc, conn, &mut ex, failure).await
         }
     }
+}
+
+/// The head as it goes upstream: the client's header lines as they came,
+/// the upstream's path prefix, the stamps; with a body read ahead, that
+/// body too (then nothing is left to relay).
+fn forwarded_head(
+    svc: &Service,
+    head: &RequestHead,
+    stamps: &[crate::model::HeaderField],
+    pre_read: Option<&[u8]>,
+    framing: Framing,
+) -> (Vec<u8>, Framing) {
+    let mut out = Vec::with_capacity(head.raw_header_lines.len() + 256);
+    out.extend_from_slice(head.method.as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(svc.connector.upstream.prefix_for(&head.target).as_bytes());
+    out.extend_from_slice(head.target.as_bytes());
+    out.extend_from_slice(if head.version == 0 {
+        b" HTTP/1.0\r\n"
+    } else {
+        b" HTTP/1.1\r\n"
+    });
+    out.extend_from_slice(&head.raw_header_lines);
+    push_lines(&mut out, stamps);
+    out.extend_from_slice(b"\r\n");
+    match pre_read {
+        Some(body) => {
+            out.extend_from_slice(body);
+            (out, Framing::None)
+        }
+        None => (out, framing),
+    }
+}
+
+/// A kept-alive upstream connection that closed while idle is replaced
+/// before anything is sent on it, as a client checks its own. tracer never
+/// sends a request twice: an upstream that fails once the request is on
+/// its way is the client's to see (mirrored) and to retry by its own rules,
+/// exactly as without tracer.
+async fn ensure_upstream(svc: &Service, conn: &mut Conn) -> Result<(), Failure> {
+    if let Some(up) = conn.upstream.as_mut() {
+        if !up.r.is_stale().await {
+            return Ok(());
+        }
+    }
+    conn.upstream = None;
+    let stream = svc
+        .connector
+        .connect()
+        .await
+        .map_err(|e| Failure::new(e.kind(), ErrorSide::Upstream, e.to_string()))?;
+    conn.upstream = Some(UpstreamConn::new(stream, svc.shared.limits.body_idle));
+    Ok(())
 }
 
 fn view<'a>(svc: &'a Service, conn: &Conn, head: &'a RequestHead) -> RequestView<'a> {
