@@ -99,6 +99,19 @@ pub const DEFAULT_SERVICE_USERS: &[(&str, &str)] = &[
     ("placement", "placement-api"),
 ];
 
+/// The process that carries on a request's work after its API answered
+/// (nova-api answers `POST /servers` 202; nova-compute builds the server,
+/// calling neutron and glance with the user's token). A service not named
+/// here does its own work.
+pub const DEFAULT_WORKERS: &[(&str, &str)] = &[
+    ("nova-api", "nova-compute"),
+    ("cinder-api", "cinder-volume"),
+    ("trove-api", "trove-taskmanager"),
+    ("manila-api", "manila-share"),
+    ("heat-api", "heat-engine"),
+    ("octavia-api", "octavia-worker"),
+];
+
 /// `{name}` placeholders of `[[ignore]].urls`, as in requestshook's mappings.
 pub const DEFAULT_PLACEHOLDERS: &[(&str, &str)] = &[
     (
@@ -372,6 +385,23 @@ impl Rules {
     /// The service a keystone user belongs to, if it is a service user.
     pub(crate) fn service_user(&self, user: &str) -> Option<&str> {
         self.service_users.get(user).map(String::as_str)
+    }
+
+    /// The service program a User-Agent names (`nova-compute keystoneauth1/…`:
+    /// keystoneauth puts the program first). A program is one process of
+    /// one service, so this outranks a token owner that several services
+    /// share (nova-scheduler and nova-compute both call placement as user
+    /// `placement`).
+    pub fn user_agent_program(&self, ua: &str) -> Option<String> {
+        self.ua.program.captures(ua).map(|c| c[1].to_string())
+    }
+
+    /// Who carries on the work `service` accepted (itself unless the worker table says).
+    pub(crate) fn worker<'a>(&self, service: &'a str) -> &'a str {
+        DEFAULT_WORKERS
+            .iter()
+            .find(|(api, _)| *api == service)
+            .map_or(service, |(_, w)| *w)
     }
 
     /// The built-in User-Agent defaults.

@@ -419,13 +419,22 @@ fn a_users_token_passed_on_belongs_to_the_service_passing_it() {
     let same = view("trove-api", "GET", "/v1.0/p/instances", &hs);
     assert_eq!(decide(&a, &NO_PROCESS, &same, None).0, "openstack");
     drop(call);
+    // No call of the user is open any more and a library sends the token:
+    // the work trove-api accepted goes on in its worker.
+    assert_eq!(
+        decide(&a, &NO_PROCESS, &req, None),
+        ("trove-taskmanager".into(), CallerSource::Token)
+    );
+    // The CLI's own User-Agent: the CLI.
+    let cli = h(&[("X-Auth-Token", ADMIN), ("User-Agent", SDK_UA)]);
+    let req = view("nova-api", "GET", "/v2.1/servers/detail", &cli);
     assert_eq!(
         decide(&a, &NO_PROCESS, &req, None),
         ("openstack".into(), CallerSource::Token)
     );
     // Requests without a token hold nothing.
     let none = a.in_flight("glance-api", &h(&[("User-Agent", SDK_UA)]));
-    assert!(none.slot.is_none());
+    assert!(none.tokens.is_empty());
     drop(none);
     assert!(a.flights.is_empty());
 }
