@@ -537,3 +537,5 @@ fn has_value(headers: &[HeaderField], name: &str) -> bool {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_compute;

@@ -182,9 +182,11 @@ const PROJECTS: &str = "nova|neutron|cinder|glance|trove|swift|placement|heat|oc
 
 fn expand_word_macro(re: &str) -> String {
     // W(a|b) -> a or b as a whole word (after start, space, '/' or '='),
-    // optionally followed by uwsgi's procname suffix.
+    // optionally followed by uwsgi's procname suffix, or by the colon of
+    // the titles cotyledon gives nova's workers ("nova-scheduler:
+    // SchedulerService worker(0)").
     let w = Regex::new(r"W\(([^)]*)\)").expect("static regex");
-    w.replace_all(re, r"(?:^|[\s/=])(?:$1)(?i:uwsgi)?(?:\s|$)")
+    w.replace_all(re, r"(?:^|[\s/=])(?:$1)(?i:uwsgi)?:?(?:\s|$)")
         .into_owned()
 }
 
@@ -424,7 +426,7 @@ impl Rules {
 /// The program a command line runs: argv[0], or the script an interpreter runs.
 pub(crate) fn program_name(argv: &[String]) -> Option<String> {
     let base = |s: &str| s.rsplit('/').next().unwrap_or(s).to_string();
-    let first = base(argv.first()?.split_whitespace().next()?);
+    let first = base(argv.first()?.split_whitespace().next()?.trim_end_matches(':'));
     let interpreter = first.starts_with("python") || first == "uwsgi";
     if first.starts_with("python") {
         if let Some(script) = argv[1..].iter().find(|a| !a.starts_with('-')) {
