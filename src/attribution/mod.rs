@@ -351,6 +351,10 @@ impl Attributor {
                 } else if !flights.iter().any(|f| **f == *s) {
                     caller = flights.last().map(|f| f.to_string()).unwrap_or(s);
                 }
+            } else if !self.open.is_open(&s) {
+                // With a service user's token (nova's [neutron] admin calls):
+                // the API serves no call, so its worker is at work.
+                caller = self.rules.worker(&s).to_string();
             }
             let d = Decision::new(caller, CallerSource::Token);
             self.hold(&d, [service_key, auth_key], now);

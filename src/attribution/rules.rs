@@ -426,7 +426,12 @@ impl Rules {
 /// The program a command line runs: argv[0], or the script an interpreter runs.
 pub(crate) fn program_name(argv: &[String]) -> Option<String> {
     let base = |s: &str| s.rsplit('/').next().unwrap_or(s).to_string();
-    let first = base(argv.first()?.split_whitespace().next()?.trim_end_matches(':'));
+    let first = base(
+        argv.first()?
+            .split_whitespace()
+            .next()?
+            .trim_end_matches(':'),
+    );
     let interpreter = first.starts_with("python") || first == "uwsgi";
     if first.starts_with("python") {
         if let Some(script) = argv[1..].iter().find(|a| !a.starts_with('-')) {

@@ -33,7 +33,12 @@ fn a_user_agent_naming_a_service_program_outranks_a_shared_service_user() {
         ),
         ("X-Auth-Token", PLACEMENT),
     ]);
-    let req = view("placement-api", "GET", "/allocation_candidates?limit=1000", &hs);
+    let req = view(
+        "placement-api",
+        "GET",
+        "/allocation_candidates?limit=1000",
+        &hs,
+    );
     assert_eq!(
         decide(&a, &NO_PROCESS, &req, None),
         ("nova-scheduler".into(), CallerSource::UserAgent)
@@ -46,7 +51,13 @@ fn a_user_agent_naming_a_service_program_outranks_a_shared_service_user() {
         ("nova-scheduler".into(), CallerSource::Token)
     );
     // Another placement token never seen with a program: its owner is all there is.
-    issued(&a, "placement", NEUTRON_FOR_NOVA, "x", CallerSource::Unknown);
+    issued(
+        &a,
+        "placement",
+        NEUTRON_FOR_NOVA,
+        "x",
+        CallerSource::Unknown,
+    );
     let hs = h(&[("X-Auth-Token", NEUTRON_FOR_NOVA)]);
     let req = view("placement-api", "GET", "/allocation_candidates", &hs);
     assert_eq!(
@@ -69,7 +80,10 @@ fn the_service_token_names_the_service_and_a_users_idle_token_its_worker() {
         ])
     };
     // While the user's POST /servers is open, nova-api reads the network.
-    let post = a.in_flight("nova-api", &h(&[("X-Auth-Token", ADMIN), ("User-Agent", SDK_UA)]));
+    let post = a.in_flight(
+        "nova-api",
+        &h(&[("X-Auth-Token", ADMIN), ("User-Agent", SDK_UA)]),
+    );
     let hs = by_nova(NOVA_API_SVC);
     let req = view("neutron-server", "GET", "/v2.0/networks?id=n1", &hs);
     assert_eq!(
@@ -87,7 +101,10 @@ fn the_service_token_names_the_service_and_a_users_idle_token_its_worker() {
     // Each process keeps its service token: later calls carrying them
     // are known without the user's token, even under nova-api's own
     // open call (the CLI polling GET /servers/{id}).
-    let poll = a.in_flight("nova-api", &h(&[("X-Auth-Token", ADMIN), ("User-Agent", SDK_UA)]));
+    let poll = a.in_flight(
+        "nova-api",
+        &h(&[("X-Auth-Token", ADMIN), ("User-Agent", SDK_UA)]),
+    );
     let hs = h(&[
         ("User-Agent", "python-neutronclient"),
         ("X-Auth-Token", ADMIN),
@@ -166,7 +183,13 @@ fn a_library_call_with_nothing_known_is_the_latest_open_calls_service() {
     // Not for a client that is no OpenStack library.
     let curl = h(&[("User-Agent", "curl/7.88.1")]);
     assert_eq!(
-        decide(&a, &NO_PROCESS, &view("keystone", "GET", "/v3", &curl), None).1,
+        decide(
+            &a,
+            &NO_PROCESS,
+            &view("keystone", "GET", "/v3", &curl),
+            None
+        )
+        .1,
         CallerSource::Unknown
     );
 }

@@ -155,12 +155,9 @@ def test_server_create(recorder, server_image, subnet):
     polls = flow.find(CLI, "nova-api", "GET", f"/v2.1/servers/{server_id}", 200, many=True)
     flow.check(json_body(flow, polls[-1])["server"]["status"] == "ACTIVE", "the last poll", "ACTIVE",
                json_body(flow, polls[-1])["server"]["status"])
-    # concurrency: a service's own call is made while a CLI call is open
-    clis = calls_of(flow, CLI)
-    overlaps = [x for x in flow.exchanges if x["caller"] in ("nova-scheduler", "nova-compute")
-                and any(c["req_n"] < x["req_n"] < c["resp_n"] for c in clis)]
-    flow.check(bool(overlaps) or len(polls) == 1, "nova's work while the CLI polls",
-               "a nova-scheduler/nova-compute call during a CLI call", "none")
+    # (whether nova-compute's calls overlap one of the CLI's polls depends on
+    # timing; when they do, check_events has checked they are numbered in
+    # the order tracer saw them, not nested under the poll)
 
 
 def test_server_list(recorder, server):
@@ -173,21 +170,24 @@ def test_server_list(recorder, server):
 
 def test_server_show(recorder, server):
     flow = record(recorder, "server-show", "server", "show", server, nested=False)
-    # the CLI tries the name as an id, then looks it up by name, then reads it
+    # the CLI tries the name as an id, then looks it up by name
     flow.find(CLI, "nova-api", "GET", f"/v2.1/servers/{server}", 404)
-    got = flow.find(CLI, "nova-api", "GET", rf"/v2\.1/servers/{UUID}", 200, many=True)
-    flow.check(json_body(flow, got[-1])["server"]["name"] == server, "the server", server,
-               json_body(flow, got[-1])["server"]["name"])
+    got = flow.find(CLI, "nova-api", "GET", "/v2.1/servers/detail", 200)
+    flow.check(got["target"].endswith(f"?name={server}"), "the lookup by name", f"?name={server}", got["target"])
+    found = [(s["name"], s["status"]) for s in json_body(flow, got)["servers"]]
+    flow.check(found == [(server, "ACTIVE")], "the server", [(server, "ACTIVE")], found)
+    # nova-api asks neutron for the server's security groups while it answers
+    flow.find("nova-api", "neutron-server", "GET", "/v2.0/security-groups", 200, inside=got)
 
 
 def test_port_list(recorder, server):
     flow = record(recorder, "port-list", "port", "list")
     get = flow.find(CLI, "neutron-server", "GET", "/v2.0/ports", 200)
     validated_in(flow, "neutron-server", get)
-    ports = [p for p in json_body(flow, get)["ports"] if p["device_owner"] == "compute:nova"]
-    flow.check(len(ports) == 1 and ports[0]["status"] == "ACTIVE" and ports[0]["binding:host_id"] == "compute1",
-               "the server's port", "one, ACTIVE, bound to compute1",
-               [(p["status"], p["binding:host_id"]) for p in ports])
+    # the CLI asks for its columns only (fields=...); the server's port is the only one
+    ports = [(p["status"], [ip["ip_address"].startswith("192.0.2.") for ip in p["fixed_ips"]])
+             for p in json_body(flow, get)["ports"]]
+    flow.check(ports == [("ACTIVE", [True])], "the ports", "the server's, ACTIVE, an address of the subnet", ports)
 
 
 def test_server_delete(recorder, server):
