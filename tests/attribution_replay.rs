@@ -213,7 +213,11 @@ fn image_create_without_request_bodies() {
     let score = score(title, &calls, &decisions);
     score.assert_all_right();
     let login = calls.iter().position(|x| x.request_seq == 14).unwrap();
-    assert_eq!(decisions[login].source, CallerSource::UserAgent, "(14) by the open call");
+    assert_eq!(
+        decisions[login].source,
+        CallerSource::UserAgent,
+        "(14) by the open call"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
