@@ -12,9 +12,8 @@
 
 mod common;
 
-use common::replay::Score;
+use common::replay::{lab_events, LabEvent as Ev, Score};
 use common::Tracer;
-use serde::Deserialize;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -26,20 +25,6 @@ use tracer::model::{CallerSource, Exchange};
 
 const SERVER_CREATE: &str = include_str!("data/lab/server-create.jsonl");
 const SERVER_DELETE: &str = include_str!("data/lab/server-delete.jsonl");
-
-#[derive(Deserialize, Clone)]
-struct Ev {
-    ev: String,
-    xid: u64,
-    service: Option<String>,
-    method: Option<String>,
-    target: Option<String>,
-    headers: Option<Vec<(String, String)>>,
-    body: Option<String>,
-    expected: Option<String>,
-    status: Option<u16>,
-    reason: Option<String>,
-}
 
 /// The loopback address each caller sends from.
 fn address_of(caller: &str) -> IpAddr {
@@ -163,10 +148,7 @@ async fn stand_in(
 
 /// The flow's events replayed through tracer; the stored exchanges, in request order.
 async fn reenact(flow: &str, config: &str) -> (Vec<Ev>, Vec<Exchange>) {
-    let events: Vec<Ev> = flow
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let events = lab_events(flow);
     let requests: HashMap<u64, Ev> = events
         .iter()
         .filter(|e| e.ev == "req")
@@ -328,6 +310,15 @@ fn score(title: &str, sent: &[Ev], stored: &[Exchange]) -> Score {
     score
 }
 
+#[track_caller]
+fn at_least_nine_in_ten(title: &str, sent: &[Ev], stored: &[Exchange]) {
+    let (right, total) = (score(title, sent, stored).right(), sent.len());
+    assert!(
+        right * 10 >= total * 9,
+        "{right}/{total} right: fewer than 90%"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_create_reenacted_without_stamps_or_processes() {
     let (sent, stored) = reenact(SERVER_CREATE, "").await;
@@ -340,15 +331,10 @@ async fn server_create_reenacted_without_stamps_or_processes() {
             })
     });
     assert!(concurrent, "a nova-compute call overlaps a CLI call");
-    let score = score(
+    at_least_nine_in_ten(
         "server create re-enacted, callers from the requests alone:",
         &sent,
         &stored,
-    );
-    let (right, total) = (score.right(), sent.len());
-    assert!(
-        right * 10 >= total * 9,
-        "{right}/{total} right: fewer than 90%"
     );
     assert!(!stored
         .iter()
@@ -358,15 +344,10 @@ async fn server_create_reenacted_without_stamps_or_processes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_delete_reenacted_without_stamps_or_processes() {
     let (sent, stored) = reenact(SERVER_DELETE, "").await;
-    let score = score(
+    at_least_nine_in_ten(
         "server delete re-enacted, callers from the requests alone:",
         &sent,
         &stored,
-    );
-    let (right, total) = (score.right(), sent.len());
-    assert!(
-        right * 10 >= total * 9,
-        "{right}/{total} right: fewer than 90%"
     );
 }
 

@@ -9,7 +9,9 @@
 //! with the process the lab saw, on a fresh attributor and all flows in a
 //! row on one attributor.
 
-use serde::Deserialize;
+mod common;
+
+use common::replay::{lab_events, LabEvent as Ev};
 use std::collections::{BTreeMap, HashMap};
 use tracer::attribution::{Attributor, ConnectionCaller, Decision, InFlight, Keep, RequestView};
 use tracer::config::Config;
@@ -70,24 +72,6 @@ const COMPUTE_FLOWS: [(&str, &str); 12] = [
     ),
 ];
 
-#[derive(Deserialize)]
-struct Ev {
-    ev: String,
-    xid: u64,
-    service: Option<String>,
-    method: Option<String>,
-    target: Option<String>,
-    headers: Option<Vec<(String, String)>>,
-    body: Option<String>,
-    body_len: Option<u64>,
-    cmdline: Option<String>,
-    /// The caller tracer named from the peer process (flows recorded by tracer).
-    process: Option<String>,
-    expected: Option<String>,
-    status: Option<u16>,
-    reason: Option<String>,
-}
-
 fn fields(pairs: &[(String, String)]) -> Vec<HeaderField> {
     pairs
         .iter()
@@ -117,8 +101,7 @@ type Row = (u64, String, Decision);
 fn replay(a: &Attributor, text: &str, with_process: bool) -> Vec<Row> {
     let mut pending: HashMap<u64, Pending> = HashMap::new();
     let mut rows = Vec::new();
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let ev: Ev = serde_json::from_str(line).unwrap();
+    for ev in lab_events(text) {
         match ev.ev.as_str() {
             "req" => {
                 let headers = fields(ev.headers.as_deref().unwrap());
@@ -220,11 +203,18 @@ fn replay(a: &Attributor, text: &str, with_process: bool) -> Vec<Row> {
 }
 
 /// Prints the flow's share right and by source; returns (right, total).
-fn report(flow: &str, rows: &[Row]) -> (usize, usize) {
+fn report(
+    flow: &str,
+    rows: &[Row],
+    by_rule: &mut BTreeMap<&'static str, (usize, usize)>,
+) -> (usize, usize) {
     let right = rows.iter().filter(|(_, want, d)| *want == d.caller).count();
     let mut by_source: BTreeMap<&str, usize> = BTreeMap::new();
     for (_, want, d) in rows {
+        let rule = by_rule.entry(d.rule).or_default();
+        rule.1 += 1;
         if *want == d.caller {
+            rule.0 += 1;
             *by_source.entry(d.source.as_str()).or_insert(0) += 1;
         }
     }
@@ -234,8 +224,8 @@ fn report(flow: &str, rows: &[Row]) -> (usize, usize) {
     );
     for (xid, want, d) in rows.iter().filter(|(_, want, d)| *want != d.caller) {
         println!(
-            "    WRONG xid {xid}: want {want}, got {} ({})",
-            d.caller, d.source
+            "    WRONG xid {xid}: want {want}, got {} ({}, {})",
+            d.caller, d.source, d.rule
         );
     }
     (right, rows.len())
@@ -250,6 +240,7 @@ fn run(
     println!("{title}");
     let shared = Attributor::new(&Config::default());
     let (mut right, mut total) = (0, 0);
+    let mut by_rule = BTreeMap::new();
     for (flow, text) in flows {
         let fresh;
         let a = if one_attributor {
@@ -258,11 +249,16 @@ fn run(
             fresh = Attributor::new(&Config::default());
             &fresh
         };
-        let (r, t) = report(flow, &replay(a, text, with_process));
+        let (r, t) = report(flow, &replay(a, text, with_process), &mut by_rule);
         right += r;
         total += t;
     }
     println!("  all flows: {right}/{total}");
+    let rules: Vec<String> = by_rule
+        .iter()
+        .map(|(rule, (r, t))| format!("{rule} {r}/{t}"))
+        .collect();
+    println!("  decided by rule (right/decided): {}", rules.join(", "));
     (right, total)
 }
 

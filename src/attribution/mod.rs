@@ -67,13 +67,17 @@ pub struct ConnectionCaller {
 pub struct Decision {
     pub caller: String,
     pub source: CallerSource,
+    /// Which rule of the order decided, finer than `source` (not stored:
+    /// for logs and for the shares docs/attribution.md gives per rule).
+    pub rule: &'static str,
 }
 
 impl Decision {
-    fn new(caller: impl Into<String>, source: CallerSource) -> Self {
+    fn by(rule: &'static str, caller: impl Into<String>, source: CallerSource) -> Self {
         Self {
             caller: caller.into(),
             source,
+            rule,
         }
     }
 }
@@ -260,18 +264,18 @@ impl Attributor {
             .map(|s| s.trim().to_string())
             .filter(|s| !s.is_empty())
         {
-            return Decision::new(from, CallerSource::Header);
+            return Decision::by("header", from, CallerSource::Header);
         }
         let ua = header_str(req.headers, "User-Agent");
         if let Some(name) = self
             .rules
             .caller_rule(req.service, req.peer.ip(), ua.as_deref())
         {
-            return Decision::new(name, CallerSource::Rule);
+            return Decision::by("rule", name, CallerSource::Rule);
         }
         if let Some(p) = &conn.process {
             if !FORWARDED_HEADERS.iter().any(|h| has_value(req.headers, h)) {
-                return Decision::new(p.as_str(), CallerSource::Process);
+                return Decision::by("process", p.as_str(), CallerSource::Process);
             }
         }
         let now = (self.clock)();
@@ -288,7 +292,7 @@ impl Attributor {
             }
         }
         if let Some(program) = ua.as_deref().and_then(|u| self.rules.user_agent_program(u)) {
-            let d = Decision::new(program, CallerSource::UserAgent);
+            let d = Decision::by("program-user-agent", program, CallerSource::UserAgent);
             self.hold(&d, [auth_key, service_key], now);
             return d;
         }
@@ -306,16 +310,16 @@ impl Attributor {
             return d;
         }
         if let Some(c) = ua_default() {
-            return Decision::new(c, CallerSource::UserAgent);
+            return Decision::by("user-agent", c, CallerSource::UserAgent);
         }
         // An OpenStack library with no token tracer knows (a service's
         // version discovery): the service serving the latest open call.
         if ua.as_deref().is_some_and(is_library_user_agent) {
             if let Some(s) = self.open.latest(req.service) {
-                return Decision::new(&*s, CallerSource::UserAgent);
+                return Decision::by("open-call", &*s, CallerSource::UserAgent);
             }
         }
-        Decision::new("unknown", CallerSource::Unknown)
+        Decision::by("unknown", "unknown", CallerSource::Unknown)
     }
 
     /// Who sends a request carrying these tokens, as far as tokens tell.
@@ -329,7 +333,7 @@ impl Attributor {
     ) -> Option<Decision> {
         for key in [service_key, auth_key].into_iter().flatten() {
             if let Some(c) = self.held.get(&key) {
-                return Some(Decision::new(&*c, CallerSource::Token));
+                return Some(Decision::by("held-token", &*c, CallerSource::Token));
             }
         }
         let person = |k: &TokenKey| {
@@ -356,26 +360,30 @@ impl Attributor {
                 // the API serves no call, so its worker is at work.
                 caller = self.rules.worker(&s).to_string();
             }
-            let d = Decision::new(caller, CallerSource::Token);
+            let d = Decision::by("service-token", caller, CallerSource::Token);
             self.hold(&d, [service_key, auth_key], now);
             return Some(d);
         }
         let key = auth_key?;
         let user = self.tokens.owner(&key, now)?;
         if let Some(s) = self.rules.service_user(&user) {
-            return Some(Decision::new(s, CallerSource::Token));
+            return Some(Decision::by("service-user", s, CallerSource::Token));
         }
         // A user's token that is in flight to another service right
         // now: that service is passing its caller's token on.
         if let Some(s) = self.flights.services(&key, service).last() {
-            return Some(Decision::new(&**s, CallerSource::Token));
+            return Some(Decision::by("passed-on", &**s, CallerSource::Token));
         }
         // No call of that user is open and a library (no client the
         // User-Agent names) sends it: the work its last service accepted.
         let ua = ua_default();
         if ua.is_none() && self.flights.services(&key, "").is_empty() {
             if let Some(s) = self.last_service.get(&key) {
-                return Some(Decision::new(self.rules.worker(&s), CallerSource::Token));
+                return Some(Decision::by(
+                    "worker",
+                    self.rules.worker(&s),
+                    CallerSource::Token,
+                ));
             }
         }
         Some(self.by_user(&user, ua))
@@ -390,11 +398,11 @@ impl Attributor {
             return self.by_user(user, ua_default);
         };
         if self.open.is_open(own) {
-            return Decision::new(own, CallerSource::Token);
+            return Decision::by("login", own, CallerSource::Token);
         }
         match self.open.latest(target) {
-            Some(s) => Decision::new(&*s, CallerSource::Token),
-            None => Decision::new(own, CallerSource::Token),
+            Some(s) => Decision::by("login", &*s, CallerSource::Token),
+            None => Decision::by("login", own, CallerSource::Token),
         }
     }
 
@@ -428,7 +436,8 @@ impl Attributor {
             .and_then(|k| self.tokens.owner(&k, now))
             .and_then(|user| self.rules.service_user(&user).map(str::to_string))
             .filter(|v| candidates.iter().any(|c| **c == **v));
-        Some(Decision::new(
+        Some(Decision::by(
+            "validation",
             validator.unwrap_or_else(|| last.to_string()),
             CallerSource::SubjectToken,
         ))
@@ -437,12 +446,16 @@ impl Attributor {
     /// The caller of a request made as keystone user `user`.
     fn by_user(&self, user: &str, ua_default: Option<String>) -> Decision {
         if let Some(s) = self.rules.service_user(user) {
-            return Decision::new(s, CallerSource::Token);
+            return Decision::by("service-user", s, CallerSource::Token);
         }
         // A person's token says "a client"; a User-Agent may say which.
         match ua_default.filter(|c| *c != self.rules.default_user_caller) {
-            Some(c) => Decision::new(c, CallerSource::UserAgent),
-            None => Decision::new(self.rules.default_user_caller.as_str(), CallerSource::Token),
+            Some(c) => Decision::by("client-user-agent", c, CallerSource::UserAgent),
+            None => Decision::by(
+                "person",
+                self.rules.default_user_caller.as_str(),
+                CallerSource::Token,
+            ),
         }
     }
 
