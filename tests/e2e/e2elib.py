@@ -379,7 +379,10 @@ class Recorder:
         """An openstack command outside any flow (set-up, not recorded in a flow)."""
         return run(["openstack", *args], env=self.env.client_env(), cwd=self.work, check=check)
 
-    def record(self, name: str, argv: list, title: str | None = None) -> Flow:
+    def record(self, name: str, argv: list, title: str | None = None, quiet: float = 0.6) -> Flow:
+        """`quiet`: how long no service log may grow before the flow's logs
+        are read (nova-compute's last calls and neutron's notifications,
+        batched for 2 s, come after the CLI returned: 3 s for those flows)."""
         if name in self.flows:
             return self.flows[name]
         client_log = self.env.tmp / "client" / f"{name}.jsonl"
@@ -388,10 +391,9 @@ class Recorder:
         marks = self.access.mark()
         p = run(self.tracer.argv("record", name, "--title", title or " ".join(argv), "--", *argv),
                 env=self.env.client_env(client_log), cwd=self.work, check=False)
-        # calls the flow started may still run (nova-compute's), and neutron
-        # batches its notifications to nova for 2 s: wait for all to end, so
-        # the next flow starts on a quiet lab
-        self.access.settle(quiet=3.0, timeout=60.0)
+        # calls the flow started may still run: wait for all to end, so the
+        # next flow starts on a quiet lab
+        self.access.settle(quiet=quiet, timeout=60.0)
         access = self.access.since(marks)
         window = self.tracer.flow_window(name)
 

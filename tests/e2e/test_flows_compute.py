@@ -27,7 +27,7 @@ FLOW_NAMES = ["user-create", "user-list", "flavor-list", "network-create", "subn
 
 
 def record(recorder, name, *args, nested=True):
-    flow = recorder.record(name, ["openstack", *args], title=f"openstack {' '.join(args)}")
+    flow = recorder.record(name, ["openstack", *args], title=f"openstack {' '.join(args)}", quiet=3.0)
     e2elib.check_all(flow, nested=nested)
     first = [(x["caller"], x["service"], x["method"], e2elib.path_of(x["target"])) for x in flow.exchanges[:2]]
     want = [(CLI, "keystone", "GET", "/v3"), (CLI, "keystone", "POST", "/v3/auth/tokens")]
