@@ -27,7 +27,8 @@ step "cargo test (unit and integration: real sockets, real SQLite, mkdocs, Chrom
 CI=true cargo test --locked --all-targets
 
 if [ -z "${SKIP_E2E:-}" ]; then
-    step "end to end: real keystone/glance/swift/trove (tests/lab) behind tracer, the real openstack CLI"
+    step "end to end: real keystone/glance/swift/trove/placement/nova/neutron (tests/lab) behind tracer, the real openstack CLI"
+    bash scripts/setup-rabbitmq.sh   # nova's RPC broker (Debian's package; the lab runs its own node)
     # the debug binary cargo test just built; the lab installs itself into .lab (cached)
     TRACER_BIN="$PWD/target/debug/tracer" tests/e2e/run.sh
 fi

@@ -7,28 +7,39 @@
 //!    when its command line is in the process table;
 //! 4. `subject-token`: a keystone token validation whose `X-Subject-Token`
 //!    is the token of a call in flight to service S right now: S validates it;
-//! 5. `token`: the user a `POST /v3/auth/tokens` body names, or the owner of
-//!    the request's `X-Auth-Token`: service users map to their service; a
-//!    user's token in flight to another service S right now is S passing it
-//!    on; else the CLI (unless the User-Agent names another client);
-//! 6. `user-agent`: the built-in User-Agent defaults;
-//! 7. `unknown`.
+//! 5. `user-agent`: a User-Agent that names a service program
+//!    (`nova-compute keystoneauth1/…`), whatever token it carries;
+//! 6. `token`: the user a `POST /v3/auth/tokens` body names (a service user
+//!    logging in while another service serves a call is that service), the
+//!    caller a service-user token was issued to, the service whose own token
+//!    is the `X-Service-Token`, or the owner of the `X-Auth-Token`: service
+//!    users map to their service; a user's token in flight to another
+//!    service S right now is S passing it on; a user's token that no call
+//!    has open, sent by a library, is the work its last service accepted
+//!    (nova-compute building what nova-api answered); else the CLI (unless
+//!    the User-Agent names another client);
+//! 7. `user-agent`: the built-in User-Agent defaults; an OpenStack library's
+//!    User-Agent with nothing else known is the service of the latest open call;
+//! 8. `unknown`.
 
+mod holders;
 mod process;
 mod rules;
 mod sockdiag;
 mod tokens;
 
-pub use rules::{Rules, DEFAULT_PLACEHOLDERS, DEFAULT_SERVICE_USERS};
+pub use rules::{Rules, DEFAULT_PLACEHOLDERS, DEFAULT_SERVICE_USERS, DEFAULT_WORKERS};
 
 use crate::model::{
     header, header_str, CallerSource, Exchange, HeaderField, Micros, REQUEST_FROM_HEADER,
 };
 use crate::store::{SharedStore, TokenOwner};
+use holders::{Bounded, OpenCalls};
 use process::PeerLookup;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use tokens::{FlightBook, TokenBook, TokenKey, AUTH_TOKEN, SUBJECT_TOKEN};
+use tokens::{FlightBook, TokenBook, TokenKey, AUTH_TOKEN, SERVICE_TOKEN, SUBJECT_TOKEN};
 
 /// What the proxy knows about a request when its head has arrived.
 pub struct RequestView<'a> {
@@ -56,13 +67,17 @@ pub struct ConnectionCaller {
 pub struct Decision {
     pub caller: String,
     pub source: CallerSource,
+    /// Which rule of the order decided, finer than `source` (not stored:
+    /// for logs and for the shares docs/attribution.md gives per rule).
+    pub rule: &'static str,
 }
 
 impl Decision {
-    fn new(caller: impl Into<String>, source: CallerSource) -> Self {
+    fn by(rule: &'static str, caller: impl Into<String>, source: CallerSource) -> Self {
         Self {
             caller: caller.into(),
             source,
+            rule,
         }
     }
 }
@@ -79,14 +94,19 @@ pub enum Keep {
 
 /// Held by the proxy while an exchange is in flight; dropping it ends it.
 pub struct InFlight {
-    slot: Option<(Arc<FlightBook>, TokenKey, u64)>,
+    flights: Arc<FlightBook>,
+    open: Arc<OpenCalls>,
+    id: u64,
+    /// Its `X-Auth-Token` and `X-Service-Token`, as registered in `flights`.
+    tokens: Vec<(TokenKey, u64)>,
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        if let Some((book, key, id)) = self.slot.take() {
-            book.end(&key, id);
+        for (key, id) in self.tokens.drain(..) {
+            self.flights.end(&key, id);
         }
+        self.open.end(self.id);
     }
 }
 
@@ -104,6 +124,14 @@ pub struct Attributor {
     rules: Arc<Rules>,
     tokens: TokenBook,
     flights: Arc<FlightBook>,
+    open: Arc<OpenCalls>,
+    next_call: AtomicU64,
+    /// Service-user tokens -> the caller holding them (it logged in for
+    /// them, or was first seen with them on firm evidence): each service
+    /// process keeps its own token, though several share the user.
+    held: Bounded<Arc<str>>,
+    /// Person tokens -> the last service a call carrying them went to.
+    last_service: Bounded<Arc<str>>,
     peers: PeerLookup,
     clock: Clock,
     /// Learned tokens to the store (a task owns the other end).
@@ -123,6 +151,10 @@ impl Attributor {
             rules: config.rules.get(),
             tokens: TokenBook::default(),
             flights: Arc::default(),
+            open: Arc::default(),
+            next_call: AtomicU64::new(0),
+            held: Bounded::default(),
+            last_service: Bounded::default(),
             peers: PeerLookup::default(),
             clock: Arc::new(crate::timefmt::now_micros),
             persist: None,
@@ -227,22 +259,23 @@ impl Attributor {
             .map(|s| s.trim().to_string())
             .filter(|s| !s.is_empty())
         {
-            return Decision::new(from, CallerSource::Header);
+            return Decision::by("header", from, CallerSource::Header);
         }
         let ua = header_str(req.headers, "User-Agent");
         if let Some(name) = self
             .rules
             .caller_rule(req.service, req.peer.ip(), ua.as_deref())
         {
-            return Decision::new(name, CallerSource::Rule);
+            return Decision::by("rule", name, CallerSource::Rule);
         }
         if let Some(p) = &conn.process {
             if !FORWARDED_HEADERS.iter().any(|h| has_value(req.headers, h)) {
-                return Decision::new(p.as_str(), CallerSource::Process);
+                return Decision::by("process", p.as_str(), CallerSource::Process);
             }
         }
         let now = (self.clock)();
         let auth_key = tokens::header_token(req.headers, AUTH_TOKEN);
+        let service_key = tokens::header_token(req.headers, SERVICE_TOKEN);
         let auth_tokens = tokens::is_auth_tokens(req.target);
         let ua_default = || ua.as_deref().and_then(|u| self.rules.user_agent_default(u));
 
@@ -253,6 +286,11 @@ impl Attributor {
                 return d;
             }
         }
+        if let Some(program) = ua.as_deref().and_then(|u| self.rules.user_agent_program(u)) {
+            let d = Decision::by("program-user-agent", program, CallerSource::UserAgent);
+            self.hold(&d, [auth_key, service_key], now);
+            return d;
+        }
         if auth_tokens && req.method.eq_ignore_ascii_case("POST") {
             let user = body.and_then(tokens::auth_subject).and_then(|s| match s {
                 tokens::AuthSubject::UserName(n) => Some(Arc::<str>::from(n)),
@@ -260,26 +298,120 @@ impl Attributor {
                 tokens::AuthSubject::Token(k) => self.tokens.owner(&k, now),
             });
             if let Some(user) = user {
-                return self.by_user(&user, ua_default());
+                return self.login(&user, req.service, ua_default());
             }
         }
-        if let Some(key) = auth_key {
-            if let Some(user) = self.tokens.owner(&key, now) {
-                if let Some(s) = self.rules.service_user(&user) {
-                    return Decision::new(s, CallerSource::Token);
-                }
-                // A user's token that is in flight to another service right
-                // now: that service is passing its caller's token on.
-                if let Some(s) = self.flights.services(&key, req.service).last() {
-                    return Decision::new(&**s, CallerSource::Token);
-                }
-                return self.by_user(&user, ua_default());
-            }
+        if let Some(d) = self.by_tokens(req.service, auth_key, service_key, now, ua_default) {
+            return d;
         }
         if let Some(c) = ua_default() {
-            return Decision::new(c, CallerSource::UserAgent);
+            return Decision::by("user-agent", c, CallerSource::UserAgent);
         }
-        Decision::new("unknown", CallerSource::Unknown)
+        // An OpenStack library with no token tracer knows (a service's
+        // version discovery): the service serving the latest open call.
+        if ua.as_deref().is_some_and(is_library_user_agent) {
+            if let Some(s) = self.open.latest(req.service) {
+                return Decision::by("open-call", &*s, CallerSource::UserAgent);
+            }
+        }
+        Decision::by("unknown", "unknown", CallerSource::Unknown)
+    }
+
+    /// Who sends a request carrying these tokens, as far as tokens tell.
+    fn by_tokens(
+        &self,
+        service: &str,
+        auth_key: Option<TokenKey>,
+        service_key: Option<TokenKey>,
+        now: Micros,
+        ua_default: impl Fn() -> Option<String>,
+    ) -> Option<Decision> {
+        for key in [service_key, auth_key].into_iter().flatten() {
+            if let Some(c) = self.held.get(&key) {
+                return Some(Decision::by("held-token", &*c, CallerSource::Token));
+            }
+        }
+        let person = |k: &TokenKey| {
+            self.tokens
+                .owner(k, now)
+                .filter(|u| self.rules.service_user(u).is_none())
+        };
+        // X-Service-Token is the calling service's own token (nova's [service_user]).
+        if let Some(s) = service_key
+            .and_then(|k| self.tokens.owner(&k, now))
+            .and_then(|u| self.rules.service_user(&u).map(str::to_string))
+        {
+            let mut caller = s.clone();
+            if let Some(k) = auth_key.filter(|k| person(k).is_some()) {
+                let flights = self.flights.services(&k, service);
+                if self.flights.services(&k, "").is_empty() {
+                    // The user's call was answered: its work goes on elsewhere.
+                    caller = self.rules.worker(&s).to_string();
+                } else if !flights.iter().any(|f| **f == *s) {
+                    caller = flights.last().map(|f| f.to_string()).unwrap_or(s);
+                }
+            } else if !self.open.is_open(&s) {
+                // With a service user's token (nova's [neutron] admin calls):
+                // the API serves no call, so its worker is at work.
+                caller = self.rules.worker(&s).to_string();
+            }
+            let d = Decision::by("service-token", caller, CallerSource::Token);
+            self.hold(&d, [service_key, auth_key], now);
+            return Some(d);
+        }
+        let key = auth_key?;
+        let user = self.tokens.owner(&key, now)?;
+        if let Some(s) = self.rules.service_user(&user) {
+            return Some(Decision::by("service-user", s, CallerSource::Token));
+        }
+        // A user's token that is in flight to another service right
+        // now: that service is passing its caller's token on.
+        if let Some(s) = self.flights.services(&key, service).last() {
+            return Some(Decision::by("passed-on", &**s, CallerSource::Token));
+        }
+        // No call of that user is open and a library (no client the
+        // User-Agent names) sends it: the work its last service accepted.
+        let ua = ua_default();
+        if ua.is_none() && self.flights.services(&key, "").is_empty() {
+            if let Some(s) = self.last_service.get(&key) {
+                return Some(Decision::by(
+                    "worker",
+                    self.rules.worker(&s),
+                    CallerSource::Token,
+                ));
+            }
+        }
+        Some(self.by_user(&user, ua))
+    }
+
+    /// A `POST /v3/auth/tokens` as keystone user `user`. Services log in
+    /// as other services' users (nova as `neutron` for its admin calls,
+    /// neutron as `nova` for its notifications): a service user logging
+    /// in while its own service serves no call is the service that does.
+    fn login(&self, user: &str, target: &str, ua_default: Option<String>) -> Decision {
+        let Some(own) = self.rules.service_user(user) else {
+            return self.by_user(user, ua_default);
+        };
+        if self.open.is_open(own) {
+            return Decision::by("login", own, CallerSource::Token);
+        }
+        match self.open.latest(target) {
+            Some(s) => Decision::by("login", &*s, CallerSource::Token),
+            None => Decision::by("login", own, CallerSource::Token),
+        }
+    }
+
+    /// Remembers that the caller decided holds the service-user tokens it sent.
+    fn hold(&self, d: &Decision, keys: [Option<TokenKey>; 2], now: Micros) {
+        for key in keys.into_iter().flatten() {
+            let service_user = self
+                .tokens
+                .owner(&key, now)
+                .is_some_and(|u| self.rules.service_user(&u).is_some());
+            if service_user {
+                self.held.remember(key, d.caller.as_str().into());
+            }
+        }
     }
 
     /// `GET`/`HEAD /v3/auth/tokens`: the service that received the call whose
@@ -299,7 +431,8 @@ impl Attributor {
             .and_then(|k| self.tokens.owner(&k, now))
             .and_then(|user| self.rules.service_user(&user).map(str::to_string))
             .filter(|v| candidates.iter().any(|c| **c == **v));
-        Some(Decision::new(
+        Some(Decision::by(
+            "validation",
             validator.unwrap_or_else(|| last.to_string()),
             CallerSource::SubjectToken,
         ))
@@ -308,22 +441,41 @@ impl Attributor {
     /// The caller of a request made as keystone user `user`.
     fn by_user(&self, user: &str, ua_default: Option<String>) -> Decision {
         if let Some(s) = self.rules.service_user(user) {
-            return Decision::new(s, CallerSource::Token);
+            return Decision::by("service-user", s, CallerSource::Token);
         }
         // A person's token says "a client"; a User-Agent may say which.
         match ua_default.filter(|c| *c != self.rules.default_user_caller) {
-            Some(c) => Decision::new(c, CallerSource::UserAgent),
-            None => Decision::new(self.rules.default_user_caller.as_str(), CallerSource::Token),
+            Some(c) => Decision::by("client-user-agent", c, CallerSource::UserAgent),
+            None => Decision::by(
+                "person",
+                self.rules.default_user_caller.as_str(),
+                CallerSource::Token,
+            ),
         }
     }
 
-    /// Marks a request as in flight to `service` (for token-validation attribution).
+    /// Marks a request as in flight to `service` (its tokens, for
+    /// token-validation attribution, and the call itself, for the calls
+    /// its service makes meanwhile).
     pub fn in_flight(&self, service: &str, headers: &[HeaderField]) -> InFlight {
+        let id = self.next_call.fetch_add(1, Ordering::Relaxed);
+        self.open.start(id, service);
+        let auth = tokens::header_token(headers, AUTH_TOKEN);
+        if let Some(key) = auth {
+            if !tokens::is_keystone(service) {
+                self.last_service.insert(key, service.into());
+            }
+        }
+        let tokens = [auth, tokens::header_token(headers, SERVICE_TOKEN)]
+            .into_iter()
+            .flatten()
+            .map(|key| (key, self.flights.start(key, service)))
+            .collect();
         InFlight {
-            slot: tokens::header_token(headers, AUTH_TOKEN).map(|key| {
-                let id = self.flights.start(key, service);
-                (self.flights.clone(), key, id)
-            }),
+            flights: self.flights.clone(),
+            open: self.open.clone(),
+            id,
+            tokens,
         }
     }
 
@@ -332,10 +484,26 @@ impl Attributor {
         if !tokens::is_auth_tokens(&exchange.target) {
             return;
         }
-        if let Some(owner) = self.tokens.learn(exchange, (self.clock)()) {
+        let now = (self.clock)();
+        if let Some(owner) = self.tokens.learn(exchange, now) {
             tracing::debug!(user = %owner.user_name, "attribution: learned a token owner");
             if let Some(tx) = &self.persist {
                 let _ = tx.send(owner);
+            }
+        }
+        // A service user's new token is held by whoever logged in for it.
+        if exchange.method.eq_ignore_ascii_case("POST")
+            && exchange.status == Some(201)
+            && exchange.caller_source != CallerSource::Unknown
+        {
+            if let Some(key) = tokens::header_token(&exchange.response_headers, SUBJECT_TOKEN) {
+                if self
+                    .tokens
+                    .owner(&key, now)
+                    .is_some_and(|u| self.rules.service_user(&u).is_some())
+                {
+                    self.held.insert(key, exchange.caller.as_str().into());
+                }
             }
         }
     }
@@ -370,9 +538,16 @@ impl Attributor {
     }
 }
 
+/// The User-Agent of an OpenStack client library (not of a program that names itself).
+fn is_library_user_agent(ua: &str) -> bool {
+    ua.contains("keystoneauth1/") || ua.starts_with("python-") || ua.starts_with("uwsgi ")
+}
+
 fn has_value(headers: &[HeaderField], name: &str) -> bool {
     header(headers, name).is_some_and(|v| !v.trim_ascii().is_empty())
 }
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_compute;

@@ -99,6 +99,19 @@ pub const DEFAULT_SERVICE_USERS: &[(&str, &str)] = &[
     ("placement", "placement-api"),
 ];
 
+/// The process that carries on a request's work after its API answered
+/// (nova-api answers `POST /servers` 202; nova-compute builds the server,
+/// calling neutron and glance with the user's token). A service not named
+/// here does its own work.
+pub const DEFAULT_WORKERS: &[(&str, &str)] = &[
+    ("nova-api", "nova-compute"),
+    ("cinder-api", "cinder-volume"),
+    ("trove-api", "trove-taskmanager"),
+    ("manila-api", "manila-share"),
+    ("heat-api", "heat-engine"),
+    ("octavia-api", "octavia-worker"),
+];
+
 /// `{name}` placeholders of `[[ignore]].urls`, as in requestshook's mappings.
 pub const DEFAULT_PLACEHOLDERS: &[(&str, &str)] = &[
     (
@@ -169,9 +182,11 @@ const PROJECTS: &str = "nova|neutron|cinder|glance|trove|swift|placement|heat|oc
 
 fn expand_word_macro(re: &str) -> String {
     // W(a|b) -> a or b as a whole word (after start, space, '/' or '='),
-    // optionally followed by uwsgi's procname suffix.
+    // optionally followed by uwsgi's procname suffix, or by the colon of
+    // the titles cotyledon gives nova's workers ("nova-scheduler:
+    // SchedulerService worker(0)").
     let w = Regex::new(r"W\(([^)]*)\)").expect("static regex");
-    w.replace_all(re, r"(?:^|[\s/=])(?:$1)(?i:uwsgi)?(?:\s|$)")
+    w.replace_all(re, r"(?:^|[\s/=])(?:$1)(?i:uwsgi)?:?(?:\s|$)")
         .into_owned()
 }
 
@@ -385,6 +400,23 @@ impl Rules {
         self.service_users.get(user).map(String::as_str)
     }
 
+    /// The service program a User-Agent names (`nova-compute keystoneauth1/…`:
+    /// keystoneauth puts the program first). A program is one process of
+    /// one service, so this outranks a token owner that several services
+    /// share (nova-scheduler and nova-compute both call placement as user
+    /// `placement`).
+    pub fn user_agent_program(&self, ua: &str) -> Option<String> {
+        self.ua.program.captures(ua).map(|c| c[1].to_string())
+    }
+
+    /// Who carries on the work `service` accepted (itself unless the worker table says).
+    pub(crate) fn worker<'a>(&self, service: &'a str) -> &'a str {
+        DEFAULT_WORKERS
+            .iter()
+            .find(|(api, _)| *api == service)
+            .map_or(service, |(_, w)| *w)
+    }
+
     /// The built-in User-Agent defaults.
     pub fn user_agent_default(&self, ua: &str) -> Option<String> {
         if let Some((_, name)) = self.ua.fixed.iter().find(|(re, _)| re.is_match(ua)) {
@@ -405,7 +437,12 @@ impl Rules {
 /// The program a command line runs: argv[0], or the script an interpreter runs.
 pub(crate) fn program_name(argv: &[String]) -> Option<String> {
     let base = |s: &str| s.rsplit('/').next().unwrap_or(s).to_string();
-    let first = base(argv.first()?.split_whitespace().next()?);
+    let first = base(
+        argv.first()?
+            .split_whitespace()
+            .next()?
+            .trim_end_matches(':'),
+    );
     let interpreter = first.starts_with("python") || first == "uwsgi";
     if first.starts_with("python") {
         if let Some(script) = argv[1..].iter().find(|a| !a.starts_with('-')) {

@@ -14,6 +14,13 @@ use std::sync::{Arc, Mutex, RwLock};
 
 pub(crate) const AUTH_TOKEN: &str = "X-Auth-Token";
 pub(crate) const SUBJECT_TOKEN: &str = "X-Subject-Token";
+/// The calling service's own token beside the user's (nova's `[service_user]`).
+pub(crate) const SERVICE_TOKEN: &str = "X-Service-Token";
+
+/// Whether a service name is keystone's (calls to it pass no work on).
+pub(crate) fn is_keystone(service: &str) -> bool {
+    service.eq_ignore_ascii_case("keystone")
+}
 
 /// SHA-256 of a token (surrounding blanks ignored).
 pub(crate) type TokenKey = [u8; 32];

@@ -418,3 +418,35 @@ impl Score {
         assert_eq!(self.by_source(), want, "right calls by source");
     }
 }
+
+/// One event of a lab capture (tests/data/lab/*.jsonl, see its README): a
+/// request (`req`), a response head (`resp_head`) or a response's end
+/// (`resp_end`, its body), in the order tracer or the capture saw them.
+#[derive(serde::Deserialize, Clone, Debug)]
+pub struct LabEvent {
+    pub ev: String,
+    pub xid: u64,
+    pub service: Option<String>,
+    pub method: Option<String>,
+    pub target: Option<String>,
+    pub headers: Option<Vec<(String, String)>>,
+    pub body: Option<String>,
+    pub body_len: Option<u64>,
+    /// The peer's command line (captures made beside the lab).
+    pub cmdline: Option<String>,
+    /// The caller tracer named from the peer process (flows tracer recorded).
+    pub process: Option<String>,
+    /// The right caller.
+    pub expected: Option<String>,
+    pub status: Option<u16>,
+    pub reason: Option<String>,
+}
+
+/// The events of a lab capture.
+pub fn lab_events(jsonl: &str) -> Vec<LabEvent> {
+    jsonl
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).expect("a lab event"))
+        .collect()
+}

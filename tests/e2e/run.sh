@@ -36,7 +36,7 @@ export LAB=${LAB:-$REPO/.lab}
 # so tracer keeps connections open on both sides; 0 = one request per connection
 export UWSGI_KEEPALIVE=${UWSGI_KEEPALIVE:-1}
 
-TRACER_PORTS="15000 19292 18080 18779 18799"   # tests/e2e/tracer-lab.toml
+TRACER_PORTS="15000 19292 18080 18779 18778 18774 19696 18799"   # tests/e2e/tracer-lab.toml
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 for p in $TRACER_PORTS; do
   listening "$p" && die "port $p (tests/e2e/tracer-lab.toml) is already in use: $(ss -Hltnp "sport = :$p" 2>/dev/null | grep -o 'users:.*')"
@@ -85,6 +85,7 @@ say "tracer: $TRACER_BIN ($("$TRACER_BIN" --version))"
 say "python tools (.venv) and the lab's venvs, in parallel"
 "$E2E/setup.sh" > "$E2E_TMP/setup.log" 2>&1 & setup_pid=$!
 tests/lab/lab.sh stop
+bash scripts/setup-rabbitmq.sh   # Debian's rabbitmq-server for nova's RPC (idempotent)
 tests/lab/lab.sh install
 wait "$setup_pid" || { cat "$E2E_TMP/setup.log"; die "tests/e2e/setup.sh failed"; }
 say "$(tail -n 1 "$E2E_TMP/setup.log")"

@@ -1,7 +1,7 @@
-"""Self-test of the end-to-end checks, on one real recorded flow
-(tests/e2e/data/object-create): unchanged it passes every check; each altered
-copy below must fail, with a message naming what is wrong. Needs neither the
-lab nor tracer."""
+"""Self-test of the end-to-end checks, on real recorded flows
+(tests/e2e/data/object-create, and server-delete for the concurrent checks):
+unchanged each passes every check; each altered copy below must fail, with a
+message naming what is wrong. Needs neither the lab nor tracer."""
 import copy
 import json
 from pathlib import Path
@@ -91,3 +91,66 @@ def test_an_altered_flow_fails(alter):
     with pytest.raises(AssertionError) as e:
         e2elib.check_all(f)
     assert str(e.value).startswith("[object-create] "), str(e.value)[:300]
+
+
+# ----------------------------------------------------------------- a flow with concurrent calls
+
+# tests/e2e/data/server-delete: `openstack server delete --wait e2e-server`, where
+# nova-compute deletes the port while the CLI polls nova-api: the page cannot
+# nest it under the poll, so it is checked event by event (nested=False).
+CONCURRENT = Path(__file__).resolve().parent / "data" / "server-delete"
+CONCURRENT_FACTS = json.loads((CONCURRENT / "facts.json").read_text())
+
+
+def concurrent_flow():
+    return e2elib.Flow.load(copy.deepcopy(CONCURRENT_FACTS), CONCURRENT)
+
+
+def test_the_concurrent_flow_passes_event_by_event():
+    e2elib.check_all(concurrent_flow(), nested=False)
+
+
+def test_the_concurrent_flow_is_no_nesting():
+    with pytest.raises(AssertionError, match=r"caller \(the page\)"):
+        e2elib.check_all(concurrent_flow(), nested=True)
+
+
+def test_calls_after_the_flow_stopped_are_no_part_of_it():
+    f = concurrent_flow()
+    stop_ms = f.window[1] // 1000
+    # neutron's batched notification, 2 s after the CLI returned
+    f.access["nova-api"].append(("POST", "/v2.1/os-server-external-events", 200, stop_ms + 2000))
+    e2elib.check_all(f, nested=False)
+
+
+def _xs_of(f, caller, method):
+    return next(x for x in f.exchanges if x["caller"] == caller and x["method"] == method)
+
+
+def caller_not_from_the_process(f):
+    _xs_of(f, "nova-compute", "DELETE")["caller_source"] = "token"
+
+
+def a_call_in_the_window_bypassed_tracer(f):
+    f.access["placement-api"].append(("GET", "/allocations/x", 200, f.window[0] // 1000 + 10))
+
+
+def events_out_of_order(f):
+    a, b = _xs_of(f, "nova-compute", "DELETE"), _xs_of(f, "nova-compute", "GET")
+    ta, tb = a["full"]["timing"], b["full"]["timing"]
+    ta["request_seq"], tb["request_seq"] = tb["request_seq"], ta["request_seq"]
+
+
+def page_caller_differs(f):
+    f.sections[next(i for i, s in enumerate(f.sections) if s.caller == "nova-compute")].caller = "nova-api"
+
+
+@pytest.mark.parametrize("alter", [
+    caller_not_from_the_process, a_call_in_the_window_bypassed_tracer, events_out_of_order, page_caller_differs,
+], ids=lambda f: f.__name__)
+def test_an_altered_concurrent_flow_fails(alter):
+    f = concurrent_flow()
+    alter(f)
+    with pytest.raises(AssertionError) as e:
+        e2elib.check_all(f, nested=False)
+    assert str(e.value).startswith("[server-delete] "), str(e.value)[:300]
