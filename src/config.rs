@@ -34,6 +34,8 @@ pub struct Config {
     pub admin: AdminConfig,
     #[serde(default)]
     pub proxy: ProxyConfig,
+    #[serde(default)]
+    pub export: ExportConfig,
     #[serde(default, rename = "service")]
     pub services: Vec<ServiceConfig>,
     /// `[[caller]]`: who made a request, when the user knows better than the defaults.
@@ -222,6 +224,14 @@ impl Default for ProxyConfig {
     }
 }
 
+/// `[export]`: how pages are written.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportConfig {
+    /// The title of each step's API reference admonition (`"API 참조"`).
+    pub reference_title: Option<String>,
+}
+
 /// `[proxy] upstream_errors`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -241,6 +251,10 @@ pub struct ServiceConfig {
     pub listen: SocketAddr,
     #[serde(deserialize_with = "upstream_url")]
     pub upstream: Upstream,
+    /// The OpenStack API it serves (`image`, `compute`, ...), for the API
+    /// references of its requests; guessed from the name when absent.
+    #[serde(default, deserialize_with = "api_name")]
+    pub api: Option<crate::apiref::Api>,
     /// PEM certificate chain and key: serve this listener over TLS.
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
@@ -275,6 +289,18 @@ fn default_admin_listen() -> SocketAddr {
 
 fn listen_addr<'de, D: serde::Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
     parse_listen(&String::deserialize(d)?).map_err(serde::de::Error::custom)
+}
+
+fn api_name<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<crate::apiref::Api>, D::Error> {
+    let name = String::deserialize(d)?;
+    name.parse().map(Some).map_err(|_| {
+        serde::de::Error::custom(format!(
+            "{name:?} is not an API tracer knows (one of: {})",
+            crate::apiref::Api::ALL.map(|a| a.as_str()).join(", ")
+        ))
+    })
 }
 
 fn upstream_url<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Upstream, D::Error> {
@@ -318,6 +344,19 @@ pub fn resolve_path(explicit: Option<&Path>) -> Option<PathBuf> {
 }
 
 impl Config {
+    /// What the config says about pages (`[export]`, `[[service]] api`).
+    pub fn page_settings(&self) -> crate::export::PageSettings {
+        crate::export::PageSettings {
+            reference_title: self.export.reference_title.clone(),
+            apis: Arc::new(
+                self.services
+                    .iter()
+                    .filter_map(|s| Some((s.name.clone(), s.api?)))
+                    .collect(),
+            ),
+        }
+    }
+
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
         let config = match path {
             None => Config::default(),

@@ -43,6 +43,9 @@ fn export_args(out: PathBuf, format: ExportFormat) -> ExportOptions {
         format,
         redact: false,
         all: false,
+        notes: None,
+        strict: false,
+        pages: Default::default(),
     }
 }
 
@@ -64,7 +67,7 @@ async fn export_writes_the_four_pages_and_har() {
         .await
         .unwrap();
     assert_eq!(
-        names(&written),
+        names(&written.written),
         ["body.md", "diagram.md", "index.md", "log.md"]
     );
     let pages = render::flow_pages(&flow, &xs, &RenderOptions::default());
@@ -84,13 +87,13 @@ async fn export_writes_the_four_pages_and_har() {
     let written = export_flow(&store, &export_args(out.clone(), ExportFormat::Har))
         .await
         .unwrap();
-    assert_eq!(names(&written), ["flow.har"]);
+    assert_eq!(names(&written.written), ["flow.har"]);
 
     let written = export_flow(&store, &export_args(out.clone(), ExportFormat::All))
         .await
         .unwrap();
     assert_eq!(
-        names(&written),
+        names(&written.written),
         ["body.md", "diagram.md", "index.md", "log.md", "flow.har"]
     );
     let index = std::fs::read_to_string(out.join("index.md")).unwrap();
@@ -133,7 +136,7 @@ async fn export_redacts_every_file() {
     args.redact = true;
     let written = export_flow(&store, &args).await.unwrap();
     let token = "gAAAAABjsoJr7kmCgtOnnBLFPFUIe4__8XDcHmZmQ6Gxg2bf1_CUvVe7";
-    for path in written {
+    for path in written.written {
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(!text.contains(token), "{} shows a token", path.display());
         assert!(
@@ -174,6 +177,7 @@ async fn site_holds_every_flow() {
         redact: false,
         all: false,
         site_name: None,
+        ..Default::default()
     };
     write_site(&store, &args).await.unwrap();
     let yml = std::fs::read_to_string(tmp.path().join("mkdocs.yml")).unwrap();
@@ -198,6 +202,7 @@ async fn site_holds_every_flow() {
         redact: false,
         all: false,
         site_name: Some("Glance".into()),
+        ..Default::default()
     };
     write_site(&store, &args).await.unwrap();
     assert!(!only.path().join("docs/image-create").exists());
@@ -275,6 +280,7 @@ async fn redaction_reaches_every_file_of_export_and_site() {
             format: ExportFormat::All,
             redact: true,
             all: true,
+            ..Default::default()
         },
     )
     .await
@@ -289,15 +295,16 @@ async fn redaction_reaches_every_file_of_export_and_site() {
             redact: true,
             all: true,
             site_name: None,
+            ..Default::default()
         },
     )
     .await
     .unwrap();
     for f in ["index.md", "log.md", "body.md", "diagram.md", "flow.har"] {
-        written.push(site.join("docs/secrets").join(f));
+        written.written.push(site.join("docs/secrets").join(f));
     }
     let mut all = String::new();
-    for path in &written {
+    for path in &written.written {
         let text = std::fs::read_to_string(path).unwrap();
         for s in &secrets {
             assert!(!text.contains(s.as_str()), "{} shows {s}", path.display());

@@ -150,6 +150,7 @@ async fn hostile_input_shows_as_text_and_runs_nowhere() {
         redact: false,
         all: false,
         site_name: Some(SITE_NAME.into()),
+        pages: Default::default(),
     };
     write_site(&store, &opts).await.unwrap();
     mkdocs_build(&site, &mkdocs);
@@ -163,6 +164,9 @@ async fn hostile_input_shows_as_text_and_runs_nowhere() {
         format: ExportFormat::All,
         redact: false,
         all: false,
+        notes: None,
+        strict: false,
+        pages: Default::default(),
     };
     export_flow(&store, &opts).await.unwrap();
     let yml = std::fs::read_to_string(site.join("mkdocs.yml")).unwrap();

@@ -127,6 +127,7 @@ fn redacted_seed_hides_every_token_and_password() {
     let opts = RenderOptions {
         redact: true,
         har_link: true,
+        ..Default::default()
     };
     let pages = render::flow_pages(&flow, &xs, &opts);
     let har = render::har::har_json(&flow, &xs, &opts);

@@ -82,6 +82,7 @@ fn render_110_events() {
         let opts = RenderOptions {
             redact,
             har_link: true,
+            ..Default::default()
         };
         let t = Instant::now();
         let pages = render::flow_pages(&flow, &xs, &opts);

@@ -189,6 +189,7 @@ async fn site(dir: &Path, offline: bool) {
         redact: false,
         all: false,
         site_name: None,
+        pages: Default::default(),
     };
     write_site(&store(), &args).await.unwrap();
 }
@@ -280,6 +281,9 @@ async fn har_is_read_by_an_independent_reader() {
             format: ExportFormat::Har,
             redact: false,
             all: false,
+            notes: None,
+            strict: false,
+            pages: Default::default(),
         };
         export_flow(&store, &args).await.unwrap();
         let report = run(Command::new(&python)

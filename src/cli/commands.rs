@@ -70,21 +70,33 @@ async fn run_command(
         Command::List(args) => list::run(&**store, &args).await?,
         Command::Show { id, json } => show::run(&**store, &id, json).await?,
         Command::Export(args) => {
-            for path in export::export_flow(&**store, &export_options(args)).await? {
+            let done = export::export_flow(&**store, &export_options(args, &config)).await?;
+            warn_unmatched(&done.unmatched);
+            for path in done.written {
                 out::line(path.display())?;
             }
         }
         Command::Site(args) => {
-            let opts = site_options(args);
-            export::write_site(&**store, &opts).await?;
+            let opts = site_options(args, &config);
+            warn_unmatched(&export::write_site(&**store, &opts).await?);
             out::line(opts.out.display())?;
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn export_options(a: ExportArgs) -> ExportOptions {
+/// Notes that found no place: one warning line each.
+fn warn_unmatched(unmatched: &[String]) {
+    for u in unmatched {
+        eprintln!("tracer: warning: {u}");
+    }
+}
+
+fn export_options(a: ExportArgs, config: &Config) -> ExportOptions {
     ExportOptions {
+        notes: a.notes,
+        strict: a.strict,
+        pages: config.page_settings(),
         flow: a.flow,
         out: a.out,
         format: match a.format {
@@ -97,8 +109,9 @@ fn export_options(a: ExportArgs) -> ExportOptions {
     }
 }
 
-fn site_options(a: SiteArgs) -> SiteOptions {
+fn site_options(a: SiteArgs, config: &Config) -> SiteOptions {
     SiteOptions {
+        pages: config.page_settings(),
         out: a.out,
         flows: a.flows,
         offline: a.offline,

@@ -170,6 +170,12 @@ pub struct ExportArgs {
     /// Include exchanges marked by [[ignore]] rules
     #[arg(long)]
     pub all: bool,
+    /// The notes to merge into the pages [default: DIR/notes.toml, when it exists]
+    #[arg(long, value_name = "PATH")]
+    pub notes: Option<PathBuf>,
+    /// A note that matches no step is an error (default: a warning)
+    #[arg(long)]
+    pub strict: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

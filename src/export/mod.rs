@@ -7,11 +7,15 @@
 
 mod outdir;
 
+use crate::apiref::Api;
 use crate::model::{Exchange, Flow, FlowSummary};
+use crate::render::notes::Notes;
 use crate::render::{self, site, RenderOptions};
 use crate::store::{ExchangeFilter, Store, StoreError};
 pub use outdir::{OutDir, OutDirError};
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// mermaid 11 (`dist/mermaid.min.js` of the npm package, MIT; see
 /// assets/README.md), written into offline sites.
@@ -25,15 +29,16 @@ pub const IFRAME_WORKER_JS: &[u8] = include_bytes!("../../assets/iframe-worker-s
 pub const DEFAULT_SITE_NAME: &str = "tracer flows";
 
 /// What `tracer export` writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum ExportFormat {
+    #[default]
     Mkdocs,
     Har,
     All,
 }
 
 /// `tracer export`: one flow's files into one directory.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ExportOptions {
     pub flow: String,
     pub out: PathBuf,
@@ -42,12 +47,50 @@ pub struct ExportOptions {
     pub redact: bool,
     /// Include exchanges marked by ignore rules.
     pub all: bool,
+    /// The notes file (default `OUT/notes.toml`, when it exists).
+    pub notes: Option<PathBuf>,
+    /// A note that matches no step is an error, not a warning.
+    pub strict: bool,
+    pub pages: PageSettings,
+}
+
+/// What the config says about every flow's pages.
+#[derive(Debug, Clone, Default)]
+pub struct PageSettings {
+    /// `[export] reference_title` (the default when None).
+    pub reference_title: Option<String>,
+    /// `[[service]] api`.
+    pub apis: Arc<BTreeMap<String, Api>>,
+}
+
+impl PageSettings {
+    fn render_options(&self, redact: bool, har_link: bool, notes: Notes) -> RenderOptions {
+        let defaults = RenderOptions::default();
+        RenderOptions {
+            redact,
+            har_link,
+            reference_title: self
+                .reference_title
+                .clone()
+                .unwrap_or(defaults.reference_title),
+            apis: self.apis.clone(),
+            notes: Arc::new(notes),
+        }
+    }
+}
+
+/// What an export wrote, and the notes that found no place.
+#[derive(Debug, Clone, Default)]
+pub struct Exported {
+    pub written: Vec<PathBuf>,
+    pub unmatched: Vec<String>,
 }
 
 /// `tracer site`: a complete mkdocs project of several flows.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct SiteOptions {
     pub out: PathBuf,
+    pub pages: PageSettings,
     /// Only these flows (all when empty).
     pub flows: Vec<String>,
     /// Carry mermaid and use no web font: the site works with no network.
@@ -69,6 +112,23 @@ pub enum ExportError {
     BadFlowName(String),
     #[error(transparent)]
     Write(#[from] OutDirError),
+    #[error("cannot read the notes {path}: {message}")]
+    Notes { path: String, message: String },
+    #[error("{} note(s) found no place (--strict): {}", .0.len(), .0.join("; "))]
+    Unmatched(Vec<String>),
+}
+
+/// The notes at `path`: none when `required` is false and there is no file.
+fn read_notes(path: &Path, required: bool) -> Result<Notes> {
+    let err = |message: String| ExportError::Notes {
+        path: path.display().to_string(),
+        message,
+    };
+    match std::fs::read_to_string(path) {
+        Ok(text) => Notes::parse(&text).map_err(err),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => Ok(Notes::default()),
+        Err(e) => Err(err(e.to_string())),
+    }
 }
 
 pub type Result<T> = std::result::Result<T, ExportError>;
@@ -98,8 +158,9 @@ async fn flow_exchanges(
     Ok(exchanges)
 }
 
-/// `tracer export`: writes the files of one flow. Returns the paths written.
-pub async fn export_flow(store: &dyn Store, opts: &ExportOptions) -> Result<Vec<PathBuf>> {
+/// `tracer export`: writes the files of one flow, with `OUT/notes.toml`
+/// (or `--notes`) merged in.
+pub async fn export_flow(store: &dyn Store, opts: &ExportOptions) -> Result<Exported> {
     let flow = store.get_flow(&opts.flow).await?;
     check_name(&flow.name)?;
     let exchanges = flow_exchanges(store, &flow, opts.all).await?;
@@ -108,13 +169,17 @@ pub async fn export_flow(store: &dyn Store, opts: &ExportOptions) -> Result<Vec<
         ExportFormat::Har => (false, true),
         ExportFormat::All => (true, true),
     };
-    let render = RenderOptions {
-        redact: opts.redact,
-        har_link: har,
+    let notes = match &opts.notes {
+        Some(path) => read_notes(path, true)?,
+        None => read_notes(&opts.out.join(NOTES_FILE), false)?,
     };
+    let render = opts.pages.render_options(opts.redact, har, notes);
     let out = OutDir::open(&opts.out)?;
-    write_flow(&out, &flow, &exchanges, &render, mkdocs, har)
+    write_flow(&out, &flow, &exchanges, &render, mkdocs, har, opts.strict)
 }
+
+/// The notes beside a flow's pages.
+pub const NOTES_FILE: &str = "notes.toml";
 
 /// Writes one flow's files into `dir`.
 fn write_flow(
@@ -124,10 +189,16 @@ fn write_flow(
     opts: &RenderOptions,
     mkdocs: bool,
     har: bool,
-) -> Result<Vec<PathBuf>> {
+    strict: bool,
+) -> Result<Exported> {
     let mut files: Vec<(&str, String)> = Vec::new();
+    let mut unmatched = Vec::new();
     if mkdocs {
         let pages = render::flow_pages(flow, exchanges, opts);
+        if strict && !pages.unmatched.is_empty() {
+            return Err(ExportError::Unmatched(pages.unmatched));
+        }
+        unmatched = pages.unmatched;
         files.push(("body.md", pages.body_md));
         files.push(("diagram.md", pages.diagram_md));
         files.push(("index.md", pages.index_md));
@@ -140,11 +211,12 @@ fn write_flow(
     for (name, text) in files {
         written.push(dir.write(name, text.as_bytes())?);
     }
-    Ok(written)
+    Ok(Exported { written, unmatched })
 }
 
-/// `tracer site`: writes a complete mkdocs project.
-pub async fn write_site(store: &dyn Store, opts: &SiteOptions) -> Result<()> {
+/// `tracer site`: writes a complete mkdocs project; each flow's
+/// `docs/FLOW/notes.toml` is merged in. Returns the notes that found no place.
+pub async fn write_site(store: &dyn Store, opts: &SiteOptions) -> Result<Vec<String>> {
     let all = store.list_flows().await?;
     let flows: Vec<FlowSummary> = if opts.flows.is_empty() {
         all
@@ -172,14 +244,15 @@ pub async fn write_site(store: &dyn Store, opts: &SiteOptions) -> Result<()> {
 
     let out = OutDir::open(&opts.out)?;
     let docs = out.subdir("docs")?;
-    let render = RenderOptions {
-        redact: opts.redact,
-        har_link: true,
-    };
+    let mut unmatched = Vec::new();
     for summary in &flows {
         let exchanges = flow_exchanges(store, &summary.flow, opts.all).await?;
-        let dir = docs.subdir(&summary.flow.name)?;
-        write_flow(&dir, &summary.flow, &exchanges, &render, true, true)?;
+        let name = &summary.flow.name;
+        let notes = read_notes(&opts.out.join("docs").join(name).join(NOTES_FILE), false)?;
+        let render = opts.pages.render_options(opts.redact, true, notes);
+        let dir = docs.subdir(name)?;
+        let done = write_flow(&dir, &summary.flow, &exchanges, &render, true, true, false)?;
+        unmatched.extend(done.unmatched.into_iter().map(|u| format!("{name}: {u}")));
     }
 
     let site_opts = site::SiteOptions {
@@ -205,5 +278,5 @@ pub async fn write_site(store: &dyn Store, opts: &SiteOptions) -> Result<()> {
             docs.write(rel, bytes)?;
         }
     }
-    Ok(())
+    Ok(unmatched)
 }

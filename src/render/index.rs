@@ -46,7 +46,7 @@ use crate::timefmt;
 pub fn index_md(flow: &Flow, exchanges: &[Exchange], opts: &RenderOptions) -> String {
     let r = Redacted::new(exchanges, flow.command.as_ref(), opts.redact);
     let (lines, names) = diagram(&r.exchanges);
-    let body = sections(&r.exchanges, opts);
+    let (body, _) = sections(&r.exchanges, opts);
     index_md_from(flow, &r, opts, &lines, &names, &body)
 }
 
@@ -322,6 +322,7 @@ mod tests {
         let opts = RenderOptions {
             redact: true,
             har_link: true,
+            ..Default::default()
         };
         let got = index_md(&flow(Some(cmd)), &exchanges(), &opts);
         assert!(

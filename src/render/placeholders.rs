@@ -148,14 +148,21 @@ impl Placeholders {
     /// The path with every named segment replaced by `{name}`; remembers
     /// which names were used.
     pub fn apply(&mut self, path: &str) -> String {
+        for seg in path.split('/') {
+            if let Some(&i) = self.by_value.get(seg) {
+                if !self.used.contains(&i) {
+                    self.used.push(i);
+                }
+            }
+        }
+        self.substitute(path)
+    }
+
+    /// The path with every named segment replaced by `{name}`.
+    pub fn substitute(&self, path: &str) -> String {
         path.split('/')
             .map(|seg| match self.by_value.get(seg) {
-                Some(&i) => {
-                    if !self.used.contains(&i) {
-                        self.used.push(i);
-                    }
-                    format!("{{{}}}", self.vars[i].name)
-                }
+                Some(&i) => format!("{{{}}}", self.vars[i].name),
                 None => seg.to_string(),
             })
             .collect::<Vec<_>>()

@@ -21,9 +21,11 @@
 //! that failed carries a `!!! failure` note under its caller line (on the
 //! response section when the proxy answered itself, else on the request).
 
+use super::annotate::{annotate, Annotation};
 use super::body;
 use super::escape;
 use super::events::{events, Event, Side};
+use super::placeholders::Placeholders;
 use super::redact::Redacted;
 use super::text::{code_block, header_lines};
 use super::RenderOptions;
@@ -32,24 +34,29 @@ use crate::model::Exchange;
 /// The whole body.md.
 pub fn body_md(exchanges: &[Exchange], opts: &RenderOptions) -> String {
     let r = Redacted::new(exchanges, None, opts.redact);
-    r.scrub(sections(&r.exchanges, opts))
+    r.scrub(sections(&r.exchanges, opts).0)
 }
 
 /// All sections of exchanges already redacted, unscrubbed (index.md embeds
-/// them and scrubs once).
-pub(crate) fn sections(exchanges: &[Exchange], opts: &RenderOptions) -> String {
+/// them and scrubs once), and the notes that found no section.
+pub(crate) fn sections(exchanges: &[Exchange], opts: &RenderOptions) -> (String, Vec<String>) {
+    let events = events(exchanges);
+    let names = Placeholders::find(&events);
+    let annotations = annotate(&events, &names, &opts.notes, &opts.apis, opts.redact);
     let mut out = String::with_capacity(exchanges.len() * 8192);
-    for (i, event) in events(exchanges).iter().enumerate() {
+    for (i, event) in events.iter().enumerate() {
         if i > 0 {
             out.push_str("\n\n");
         }
-        section(&mut out, event, opts);
+        let none = Annotation::default();
+        let a = annotations.of(event.number).unwrap_or(&none);
+        section(&mut out, event, a, opts);
     }
-    out
+    (out, annotations.unmatched)
 }
 
 /// One event's section.
-pub fn section(out: &mut String, event: &Event<'_>, opts: &RenderOptions) {
+pub fn section(out: &mut String, event: &Event<'_>, a: &Annotation, opts: &RenderOptions) {
     let x = event.exchange;
     let title = event.title();
     let (arrow, headers, record) = match event.side {
@@ -68,6 +75,20 @@ pub fn section(out: &mut String, event: &Event<'_>, opts: &RenderOptions) {
         escape::code_span(&x.service)
     ));
 
+    if let Some(op) = a.reference {
+        // The seed's shape: the admonition, its link indented under it.
+        out.push_str(&format!(
+            "!!! reference \"{}\"\n    [{}]({})\n\n",
+            escape::quoted_title(&opts.reference_title),
+            escape::inline(&op.title),
+            op.url
+        ));
+    }
+    for note in &a.notes {
+        // The writer's own Markdown, as written.
+        out.push_str(note);
+        out.push_str("\n\n");
+    }
     if let Some(note) = failure_note(event) {
         out.push_str(&note);
         out.push('\n');
@@ -78,7 +99,7 @@ pub fn section(out: &mut String, event: &Event<'_>, opts: &RenderOptions) {
     code_block(
         out,
         "    ",
-        &format!("http {t} linenums=\"1\""),
+        &format!("http {t} linenums=\"1\"{}", hl_lines(&a.header_lines)),
         &header_lines(headers),
     );
     out.push('\n');
@@ -88,9 +109,22 @@ pub fn section(out: &mut String, event: &Event<'_>, opts: &RenderOptions) {
     code_block(
         out,
         "    ",
-        &format!("{} {t} linenums=\"1\"", view.lang()),
+        &format!(
+            "{} {t} linenums=\"1\"{}",
+            view.lang(),
+            hl_lines(&a.body_lines)
+        ),
         view.text(),
     );
+}
+
+/// ` hl_lines="5 9 10"`, or nothing.
+fn hl_lines(lines: &[usize]) -> String {
+    if lines.is_empty() {
+        return String::new();
+    }
+    let list: Vec<String> = lines.iter().map(usize::to_string).collect();
+    format!(" hl_lines=\"{}\"", list.join(" "))
 }
 
 /// The `!!! failure` admonition for an exchange that went wrong, on the
@@ -143,6 +177,9 @@ mod tests {
         let got = body_md(&[x], &RenderOptions::default());
         let want = r#"### (1) POST /v2/images
 `openstack` --> `glance-api`
+
+!!! reference "API reference"
+    [Create image](https://docs.openstack.org/api-ref/image/v2/index.html?expanded=create-image-detail#create-image)
 
 === "Header"
     ``` http title="POST /v2/images" linenums="1"
@@ -198,7 +235,7 @@ mod tests {
         gateway.response_body = body("tracer: upstream timed out\n");
         gateway.response_headers = vec![HeaderField::new("Content-Type", "text/plain")];
         let got = body_md(&[refused, gateway], &RenderOptions::default());
-        assert!(got.contains("### (1) GET /v2.1/servers?limit=1\n`openstack` --> `nova`\n\n!!! failure \"No response\"\n    upstream unreachable: connection refused\n\n=== \"Header\""), "{got}");
+        assert!(got.contains("### (1) GET /v2.1/servers?limit=1\n`openstack` --> `nova`\n\n!!! reference \"API reference\"\n    [List Servers](https://docs.openstack.org/api-ref/compute/?expanded=list-servers-detail#list-servers)\n\n!!! failure \"No response\"\n    upstream unreachable: connection refused\n\n=== \"Header\""), "{got}");
         assert!(got.contains("### (3) 502 Bad Gateway /v2.1/flavors\n`openstack` <-- `nova`\n\n!!! failure \"Exchange failed\"\n    upstream timed out\n\n"), "{got}");
         assert!(got.contains("    ``` text title=\"502 Bad Gateway /v2.1/flavors\" linenums=\"1\"\n    tracer: upstream timed out\n    ```"), "{got}");
         // The request of the 502 carries no note.

@@ -62,7 +62,7 @@ pub async fn flow_har(app: &App, name: &str, query: &str) -> WebResult<Reply> {
     let xs = fetch::flow_exchanges(store, &flow, true).await?;
     let opts = RenderOptions {
         redact,
-        har_link: false,
+        ..Default::default()
     };
     let text = har::har_json(&flow, &xs, &opts);
     Ok(reply::attachment(
