@@ -606,3 +606,22 @@ fn a_failed_record_can_be_retried() {
     assert!(err.contains("--replace"), "{err}");
     env.ok(&["record", "--replace", "retry-me", "--", "true"]);
 }
+
+/// `show` names the API operation of the request, with its reference.
+#[test]
+fn show_names_the_operation() {
+    let env = Env::new();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let s = env.store().await;
+        s.insert_exchanges(&[exchange(1, now())]).await.unwrap();
+        s.close().await;
+    });
+    let shown = env.ok(&["show", "1"]);
+    assert!(
+        shown.contains("operation   Create image (POST /v2/images) https://docs.openstack.org/api-ref/image/v2/index.html?expanded=create-image-detail#create-image"),
+        "{shown}"
+    );
+    let v: serde_json::Value = serde_json::from_str(&env.ok(&["show", "1", "--json"])).unwrap();
+    assert_eq!(v["operation"]["title"], "Create image");
+}

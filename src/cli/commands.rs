@@ -68,7 +68,9 @@ async fn run_command(
             return record::run(&**store, &config, &name, title.as_deref(), replace, &cmd).await;
         }
         Command::List(args) => list::run(&**store, &args).await?,
-        Command::Show { id, json } => show::run(&**store, &id, json).await?,
+        Command::Show { id, json } => {
+            show::run(&**store, &id, json, &config.page_settings().apis).await?
+        }
         Command::Export(args) => {
             let done = export::export_flow(&**store, &export_options(args, &config)).await?;
             warn_unmatched(&done.unmatched);

@@ -4,7 +4,9 @@ use super::out;
 use crate::model::{header_str, BodyRecord, Exchange, HeaderField};
 use crate::present::json;
 use crate::present::units::{duration, size};
+use crate::apiref::{Api, Operation};
 use crate::store::Store;
+use std::collections::BTreeMap;
 use crate::timefmt::rfc3339;
 use std::fmt::Write as _;
 use std::io::Read as _;
@@ -14,19 +16,30 @@ const HEX_PREVIEW: usize = 512;
 /// A compressed body is shown decoded up to this size.
 const MAX_DECODED: u64 = 16 * 1024 * 1024;
 
-pub async fn run(store: &dyn Store, key: &str, as_json: bool) -> anyhow::Result<()> {
+pub async fn run(
+    store: &dyn Store,
+    key: &str,
+    as_json: bool,
+    apis: &BTreeMap<String, Api>,
+) -> anyhow::Result<()> {
     let Some(ex) = store.get_exchange(key).await? else {
         anyhow::bail!("no exchange with id, uuid or request id {key:?} (see `tracer list`)");
     };
+    let operation = crate::render::annotate::reference(&ex, apis);
     if as_json {
-        out::line(json::exchange_full(&ex))?;
+        let mut v = json::exchange_full(&ex);
+        v["operation"] = operation.map_or(serde_json::Value::Null, |op| {
+            serde_json::json!({"title": op.title, "url": op.url, "api": op.api.as_str(),
+                "method": op.method, "path": op.path})
+        });
+        out::line(v)?;
     } else {
-        out::text(render(&ex))?;
+        out::text(render(&ex, operation))?;
     }
     Ok(())
 }
 
-pub fn render(ex: &Exchange) -> String {
+pub fn render(ex: &Exchange, operation: Option<&Operation>) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "exchange {}  uuid {}", ex.id, ex.uuid);
     let _ = writeln!(out, "request id  {}", ex.request_id);
@@ -41,6 +54,9 @@ pub fn render(ex: &Exchange) -> String {
         ex.service, ex.client_addr
     );
     let _ = writeln!(out, "upstream    {}", ex.upstream_url);
+    if let Some(op) = operation {
+        let _ = writeln!(out, "operation   {} ({} {}) {}", op.title, op.method, op.path, op.url);
+    }
     let mut timing = format!("started {}", rfc3339(ex.started_at));
     if let Some(at) = ex.response_at {
         let _ = write!(
