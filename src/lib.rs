@@ -13,6 +13,7 @@ pub mod capture;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod diff;
 pub mod export;
 pub mod model;
 pub mod present;

@@ -22,7 +22,10 @@ fn services() -> Script {
                 "201 Created",
                 &[
                     ("Content-Type", "application/json"),
-                    ("X-Subject-Token", "gAAAAABnotesnotesnotesnotesnotes0123456789"),
+                    (
+                        "X-Subject-Token",
+                        "gAAAAABnotesnotesnotesnotesnotes0123456789",
+                    ),
                 ],
                 br#"{"token": {"methods": ["password"], "user": {"name": "admin"}}}"#,
             ),
@@ -35,7 +38,10 @@ fn services() -> Script {
                 let location = format!("http://glance/v2/images/{id}");
                 response(
                     "201 Created",
-                    &[("Content-Type", "application/json"), ("Location", &location)],
+                    &[
+                        ("Content-Type", "application/json"),
+                        ("Location", &location),
+                    ],
                     body.as_bytes(),
                 )
             }
@@ -80,7 +86,11 @@ fn section<'a>(page: &'a str, title: &str, id: &str) -> &'a str {
         let end = starts.get(k + 1).copied().unwrap_or(page.len());
         let text = &page[start..end];
         let heading = text.lines().next().unwrap();
-        let named = heading.split_once(") ").unwrap().1.replace(id, "{image_id}");
+        let named = heading
+            .split_once(") ")
+            .unwrap()
+            .1
+            .replace(id, "{image_id}");
         if named == title {
             return text;
         }
@@ -88,7 +98,13 @@ fn section<'a>(page: &'a str, title: &str, id: &str) -> &'a str {
     panic!("no section {title:?} in the page");
 }
 
-fn record_and_export(t: &Tracer, name: &str, out: &std::path::Path, discover: bool, python: &std::path::Path) -> (String, String) {
+fn record_and_export(
+    t: &Tracer,
+    name: &str,
+    out: &std::path::Path,
+    discover: bool,
+    python: &std::path::Path,
+) -> (String, String) {
     let mut cmd = Command::new(tracer_bin());
     cmd.arg("--config")
         .arg(t.dir.path().join("tracer.toml"))
@@ -101,13 +117,21 @@ fn record_and_export(t: &Tracer, name: &str, out: &std::path::Path, discover: bo
         cmd.arg("--discover");
     }
     let rec = cmd.output().unwrap();
-    assert!(rec.status.success(), "{}", String::from_utf8_lossy(&rec.stderr));
+    assert!(
+        rec.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rec.stderr)
+    );
     let export = Command::new(tracer_bin())
         .args(["--db", &t.db_url, "export", "--flow", name, "--out"])
         .arg(out)
         .output()
         .unwrap();
-    assert!(export.status.success(), "{}", String::from_utf8_lossy(&export.stderr));
+    assert!(
+        export.status.success(),
+        "{}",
+        String::from_utf8_lossy(&export.stderr)
+    );
     let body = std::fs::read_to_string(out.join("body.md")).unwrap();
     (body, String::from_utf8_lossy(&export.stderr).into_owned())
 }
@@ -118,10 +142,7 @@ async fn notes_land_on_the_same_steps_after_a_re_recording() {
         return;
     };
     let up = Upstream::start(services()).await;
-    let t = Tracer::start(
-        &[("keystone", up.url("")), ("glance-api", up.url(""))],
-        "",
-    );
+    let t = Tracer::start(&[("keystone", up.url("")), ("glance-api", up.url(""))], "");
     let docs = t.dir.path().join("docs");
     std::fs::create_dir_all(&docs).unwrap();
     std::fs::write(docs.join("notes.toml"), NOTES).unwrap();
@@ -139,9 +160,18 @@ async fn notes_land_on_the_same_steps_after_a_re_recording() {
     }
     let numbers: Vec<_> = pages
         .iter()
-        .map(|(b, id)| section(b, "POST /v2/images", id).lines().next().unwrap().to_string())
+        .map(|(b, id)| {
+            section(b, "POST /v2/images", id)
+                .lines()
+                .next()
+                .unwrap()
+                .to_string()
+        })
         .collect();
-    assert_ne!(numbers[0], numbers[1], "the re-recording is numbered differently");
+    assert_ne!(
+        numbers[0], numbers[1],
+        "the re-recording is numbered differently"
+    );
 
     for (body, id) in &pages {
         let create = section(body, "POST /v2/images", id);
@@ -162,7 +192,10 @@ async fn notes_land_on_the_same_steps_after_a_re_recording() {
             created.contains("http title=\"201 Created /v2/images\" linenums=\"1\" hl_lines=\"2\"\n    Content-Type: application/json\n    Location: "),
             "Location is line 2: {created}"
         );
-        assert!(created.contains("hl_lines=\"5\"\n    {\n"), "/id is line 5: {created}");
+        assert!(
+            created.contains("hl_lines=\"5\"\n    {\n"),
+            "/id is line 5: {created}"
+        );
         let upload = section(body, "PUT /v2/images/{image_id}/file", id);
         assert!(upload.contains("Uploads the data."), "{upload}");
         // Under the reference, before the tabs, as in seed 004.
@@ -174,7 +207,15 @@ async fn notes_land_on_the_same_steps_after_a_re_recording() {
 
     // --strict: the orphan is an error, and nothing is written.
     let strict = Command::new(tracer_bin())
-        .args(["--db", &t.db_url, "export", "--flow", "image-create", "--strict", "--out"])
+        .args([
+            "--db",
+            &t.db_url,
+            "export",
+            "--flow",
+            "image-create",
+            "--strict",
+            "--out",
+        ])
         .arg(t.dir.path().join("strict"))
         .arg("--notes")
         .arg(docs.join("notes.toml"))

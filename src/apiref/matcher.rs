@@ -10,14 +10,22 @@ use serde_json::Value;
 /// What matching needs of one operation.
 pub(super) struct Entry {
     method: String,
+    title: String,
     template: Template,
     examples: Vec<Value>,
 }
 
 impl Entry {
-    pub(super) fn new(api: Api, method: &str, path: &str, examples: Vec<Value>) -> Entry {
+    pub(super) fn new(
+        api: Api,
+        method: &str,
+        path: &str,
+        title: &str,
+        examples: Vec<Value>,
+    ) -> Entry {
         Entry {
             method: method.to_string(),
+            title: title.to_string(),
             template: Template::parse(api, path),
             examples,
         }
@@ -52,7 +60,13 @@ pub(super) fn find(
         .map(|&(i, _)| i)
         .collect();
     if best.len() > 1 {
+        let tied = best.clone();
         best = by_body(entries, best, body);
+        if best.len() != 1 {
+            best = decided_by_meaning(entries, &tied, body)
+                .into_iter()
+                .collect();
+        }
     }
     match best[..] {
         [one] => Some(one),
@@ -100,6 +114,31 @@ fn by_body(entries: &[Entry], mut candidates: Vec<usize>, body: Option<&Value>) 
         candidates
     } else {
         Vec::new()
+    }
+}
+
+/// Ties the examples cannot break, decided by what the API reference says
+/// the fields mean. Nova's `POST /servers` is "Create Multiple Servers"
+/// when it asks for more than one server (`min_count`/`max_count` over 1,
+/// or a reservation id back), else "Create Server": the CLI always sends
+/// `min_count: 1, max_count: 1`, which neither example shows.
+fn decided_by_meaning(entries: &[Entry], tied: &[usize], body: Option<&Value>) -> Option<usize> {
+    let title = |wanted: &str| tied.iter().copied().find(|&i| entries[i].title == wanted);
+    let server = body?.get("server")?;
+    let many = |key: &str| {
+        server.get(key).is_some_and(|v| {
+            v.as_u64()
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+                .is_some_and(|n| n > 1)
+        })
+    };
+    let reservation = server.get("return_reservation_id").is_some_and(|v| {
+        v == &Value::Bool(true) || v.as_str().is_some_and(|s| s.eq_ignore_ascii_case("true"))
+    });
+    if many("min_count") || many("max_count") || reservation {
+        title("Create Multiple Servers")
+    } else {
+        title("Create Server")
     }
 }
 

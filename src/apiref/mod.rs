@@ -203,8 +203,13 @@ fn parse_index(text: &str) -> Result<Index, String> {
                 Some(id) => format!("{page}?expanded={id}-detail#{id}"),
                 None => page.clone(),
             };
-            out.entries
-                .push(matcher::Entry::new(api, &op.method, &op.path, op.examples));
+            out.entries.push(matcher::Entry::new(
+                api,
+                &op.method,
+                &op.path,
+                &op.title,
+                op.examples,
+            ));
             out.operations.push(Operation {
                 api,
                 method: op.method,

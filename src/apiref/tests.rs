@@ -396,3 +396,30 @@ fn the_index_parser_refuses_an_unknown_api() {
     let text = r#"{"apis":[{"api":"dns","pages":[],"operations":[]}]}"#;
     assert!(parse_index(text).err().unwrap().contains("dns"));
 }
+
+#[test]
+fn nova_server_create_one_or_many_by_the_counts() {
+    // What `openstack server create` sends: counts of 1, which no example shows.
+    let cli = json!({"server": {"name": "vm1", "imageRef": UUID, "flavorRef": "1",
+        "min_count": 1, "max_count": 1, "networks": [{"uuid": UUID}]}});
+    assert_eq!(
+        title(Api::Compute, "POST", "/v2.1/servers", Some(cli)),
+        Some("Create Server")
+    );
+    let many = json!({"server": {"name": "vm", "imageRef": UUID, "flavorRef": "1",
+        "min_count": 2, "max_count": 3}});
+    assert_eq!(
+        title(Api::Compute, "POST", "/v2.1/servers", Some(many)),
+        Some("Create Multiple Servers")
+    );
+    let reserved = json!({"server": {"name": "vm", "return_reservation_id": "True"}});
+    assert_eq!(
+        title(
+            Api::Compute,
+            "POST",
+            "/compute/v2.1/servers",
+            Some(reserved)
+        ),
+        Some("Create Multiple Servers")
+    );
+}

@@ -78,6 +78,7 @@ async fn run_command(
                 out::line(path.display())?;
             }
         }
+        Command::Diff(args) => return diff(&**store, &args).await,
         Command::Site(args) => {
             let opts = site_options(args, &config);
             warn_unmatched(&export::write_site(&**store, &opts).await?);
@@ -85,6 +86,23 @@ async fn run_command(
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn diff(store: &dyn crate::store::Store, args: &super::DiffArgs) -> anyhow::Result<ExitCode> {
+    let a = export::flow_exchanges(store, &store.get_flow(&args.a).await?, args.all).await?;
+    let b = export::flow_exchanges(store, &store.get_flow(&args.b).await?, args.all).await?;
+    let d = crate::diff::diff(&a, &b);
+    out::text(crate::render::diff::text(&args.a, &args.b, &d))?;
+    if let Some(dir) = &args.out {
+        let page = crate::render::diff::page(&args.a, &args.b, &d);
+        let path = export::OutDir::open(dir)?.write("index.md", page.as_bytes())?;
+        eprintln!("tracer: wrote {}", path.display());
+    }
+    Ok(if d.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 /// Notes that found no place: one warning line each.
@@ -130,6 +148,7 @@ fn reads_only(command: &Command) -> bool {
             | Command::Show { .. }
             | Command::Export(_)
             | Command::Site(_)
+            | Command::Diff(_)
             | Command::Flow(FlowCommand::List { .. })
     )
 }

@@ -98,6 +98,30 @@ pub enum Command {
     Export(ExportArgs),
     /// Write a complete mkdocs project holding every flow (or the named ones).
     Site(SiteArgs),
+    /// Compare two recordings of the same command, call by call.
+    ///
+    /// Calls are matched by caller, service, method and path (ids as the
+    /// pages' {placeholders}); then their statuses, header names and JSON
+    /// body fields are compared, with ids, tokens and times put aside.
+    /// Exits 0 when there is no difference, 1 when there is.
+    #[command(
+        after_help = "Example:\n  tracer diff image-create image-create-2024.2 --out docs/diff"
+    )]
+    Diff(DiffArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The first flow (A)
+    pub a: String,
+    /// The second flow (B)
+    pub b: String,
+    /// Also write the differences as a page, DIR/index.md (mkdocs)
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Include exchanges marked by [[ignore]] rules
+    #[arg(long)]
+    pub all: bool,
 }
 
 #[derive(Debug, Subcommand)]

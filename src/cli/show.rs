@@ -1,13 +1,13 @@
 //! `tracer show ID`: one exchange in full, for a terminal or as JSON.
 
 use super::out;
+use crate::apiref::{Api, Operation};
 use crate::model::{header_str, BodyRecord, Exchange, HeaderField};
 use crate::present::json;
 use crate::present::units::{duration, size};
-use crate::apiref::{Api, Operation};
 use crate::store::Store;
-use std::collections::BTreeMap;
 use crate::timefmt::rfc3339;
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::Read as _;
 
@@ -55,7 +55,11 @@ pub fn render(ex: &Exchange, operation: Option<&Operation>) -> String {
     );
     let _ = writeln!(out, "upstream    {}", ex.upstream_url);
     if let Some(op) = operation {
-        let _ = writeln!(out, "operation   {} ({} {}) {}", op.title, op.method, op.path, op.url);
+        let _ = writeln!(
+            out,
+            "operation   {} ({} {}) {}",
+            op.title, op.method, op.path, op.url
+        );
     }
     let mut timing = format!("started {}", rfc3339(ex.started_at));
     if let Some(at) = ex.response_at {

@@ -143,7 +143,8 @@ fn check_name(name: &str) -> Result<()> {
     }
 }
 
-async fn flow_exchanges(
+/// A flow's exchanges in event order (ignored ones only when asked for).
+pub async fn flow_exchanges(
     store: &dyn Store,
     flow: &Flow,
     include_ignored: bool,

@@ -9,6 +9,7 @@
 pub mod annotate;
 pub mod body;
 pub mod diagram;
+pub mod diff;
 pub mod escape;
 pub mod events;
 pub mod har;
