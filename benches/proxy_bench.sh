@@ -30,6 +30,7 @@ usage: benches/proxy_bench.sh            (knobs are environment variables)
   UPSTREAM_THREADS=                 upstream tokio worker threads (default: cores)
   TRACER_MAX_BODY_BYTES=            [storage].max_body_bytes (default: tracer's)
   SKIP_INSTALL=0 SKIP_BUILD=0       skip apt-get / cargo build
+  TRACER_BIN=target/release/tracer  the tracer binary to measure (benches/ab.sh: two of them)
   KEEP_TMP=0                        keep the temp dir (logs, configs, bench.db)
   OUT=benches/results/latest.md     where the report goes (also printed)
 EOF
@@ -173,10 +174,15 @@ NGINX_BIN=$(command -v nginx || echo /usr/sbin/nginx)
 
 # ---------------------------------------------------------------- build
 if [[ $SKIP_BUILD != 1 ]]; then
-    log "cargo build --release (tracer and the upstream example)"
-    (cd "$ROOT" && cargo build --release --quiet --bin tracer --example bench_upstream)
+    if [[ -n ${TRACER_BIN:-} ]]; then
+        log "cargo build --release (the upstream example; tracer is $TRACER_BIN)"
+        (cd "$ROOT" && cargo build --release --quiet --example bench_upstream)
+    else
+        log "cargo build --release (tracer and the upstream example)"
+        (cd "$ROOT" && cargo build --release --quiet --bin tracer --example bench_upstream)
+    fi
 fi
-TRACER_BIN=$ROOT/target/release/tracer
+TRACER_BIN=${TRACER_BIN:-$ROOT/target/release/tracer}
 UPSTREAM_BIN=$ROOT/target/release/examples/bench_upstream
 [[ -x $UPSTREAM_BIN ]] || die "$UPSTREAM_BIN missing (run without SKIP_BUILD)"
 has_target tracer && { [[ -x $TRACER_BIN ]] || die "$TRACER_BIN missing (run without SKIP_BUILD)"; }

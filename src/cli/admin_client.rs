@@ -11,8 +11,9 @@ pub const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum FlushOutcome {
-    /// The daemon answered 200: everything it answered is in the database.
-    Flushed,
+    /// The daemon answered 200: everything it answered is in the database,
+    /// but for the responses still streaming it stopped waiting for.
+    Flushed { still_streaming: u64 },
     /// Nothing listens on the admin address: no daemon, nothing to wait for.
     NoDaemon,
     TimedOut,
@@ -54,21 +55,29 @@ async fn request_flush(addr: SocketAddr) -> FlushOutcome {
     if let Err(e) = stream.write_all(request.as_bytes()).await {
         return FlushOutcome::Failed(format!("cannot send to {addr}: {e}"));
     }
-    // Only the status line matters; stop reading there so a server that
-    // keeps the connection open cannot hold us.
-    let mut head = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !head.contains(&b'\n') && head.len() < 8192 {
+    // The answer is short and the connection closes after it (bounded:
+    // the caller's timeout covers a server that keeps it open).
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while answer.len() < 64 * 1024 {
         match stream.read(&mut buf).await {
             Ok(0) => break,
-            Ok(n) => head.extend_from_slice(&buf[..n]),
-            Err(e) => return FlushOutcome::Failed(format!("no answer from {addr}: {e}")),
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+            Err(e) if answer.is_empty() => {
+                return FlushOutcome::Failed(format!("no answer from {addr}: {e}"))
+            }
+            Err(_) => break,
         }
     }
-    let text = String::from_utf8_lossy(&head);
+    let text = String::from_utf8_lossy(&answer);
     let line = text.lines().next().unwrap_or("").trim();
+    let still_streaming = text
+        .split_once("\r\n\r\n")
+        .and_then(|(_, body)| serde_json::from_str::<serde_json::Value>(body).ok())
+        .and_then(|v| v["still_streaming"].as_u64())
+        .unwrap_or(0);
     match line.split_whitespace().nth(1) {
-        Some("200") => FlushOutcome::Flushed,
+        Some("200") => FlushOutcome::Flushed { still_streaming },
         _ if line.is_empty() => FlushOutcome::Failed(format!("{addr} closed without answering")),
         _ => FlushOutcome::Failed(format!("{addr} answered {line:?}")),
     }
@@ -97,7 +106,10 @@ mod tests {
     #[tokio::test]
     async fn flushed_on_200() {
         let (addr, server) = one_shot_server("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n").await;
-        assert_eq!(flush(addr, FLUSH_TIMEOUT).await, FlushOutcome::Flushed);
+        assert_eq!(
+            flush(addr, FLUSH_TIMEOUT).await,
+            FlushOutcome::Flushed { still_streaming: 0 }
+        );
         let request = server.await.unwrap();
         assert!(
             request.starts_with("POST /api/flush HTTP/1.1\r\n"),

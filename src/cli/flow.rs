@@ -79,7 +79,10 @@ pub async fn stop_and_flush(
 async fn flush_daemon(config: &Config) -> Option<String> {
     let addr = admin_client::admin_address(config.admin.listen);
     match admin_client::flush(addr, FLUSH_TIMEOUT).await {
-        FlushOutcome::Flushed | FlushOutcome::NoDaemon => None,
+        FlushOutcome::Flushed { still_streaming: 0 } | FlushOutcome::NoDaemon => None,
+        FlushOutcome::Flushed { still_streaming } => Some(format!(
+            "{still_streaming} exchange(s) answered before the stop were still streaming; each is stored when it ends"
+        )),
         FlushOutcome::TimedOut => Some(format!(
             "the daemon at {addr} did not confirm within {}s that the flow's exchanges are stored; an export now may miss the last ones",
             FLUSH_TIMEOUT.as_secs()

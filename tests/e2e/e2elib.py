@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import collections
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -124,12 +125,14 @@ class Section:
     body_lang: str
     body_text: str
     exchange: dict | None = None   # filled in by Flow
+    reference: tuple | None = None  # (title, url) of its `!!! reference`
 
 
 SECTION_RE = re.compile(r"^### \((\d+)\) (.*)$")
 REQ_TITLE_RE = re.compile(r"^([A-Z][A-Z-]*) (\S+)$")
 RESP_TITLE_RE = re.compile(r"^(\d{3})(?: (.*?))? (\S+)$")
 PARTIES_RE = re.compile(r"^`([^`]+)` (-->|<--) `([^`]+)`$")
+REFERENCE_RE = re.compile(r"^ {4}\[(.+)\]\((https://docs\.openstack\.org/api-ref/[^)\s]+)\)$")
 FENCE_RE = re.compile(r"^ {4}(`{3,}|~{3,}) ?(\w*)(.*)$")
 
 
@@ -182,9 +185,16 @@ def parse_body_md(text: str) -> list[Section]:
             if not t:
                 raise AssertionError(f"{where}: a response title is `STATUS REASON PATH`")
             method, status, reason, path = None, int(t.group(1)), t.group(2) or "", t.group(3)
+        reference = None
+        for k, line in enumerate(chunk):
+            if line.startswith("!!! reference ") and k + 1 < len(chunk):
+                m = REFERENCE_RE.match(chunk[k + 1])
+                if not m:
+                    raise AssertionError(f"{where}: a reference admonition without its [title](url) line")
+                reference = (m.group(1), m.group(2))
         sections.append(Section(n, "req" if method else "resp", title, method, status, reason, path,
                                 parties.group(1), parties.group(2), parties.group(3),
-                                headers, lang, "\n".join(body)))
+                                headers, lang, "\n".join(body), None, reference))
     return sections
 
 
@@ -678,8 +688,46 @@ def check_callers(flow: Flow) -> None:
     flow.check(not weak, "callers named by the peer process", "every one", weak)
 
 
+@functools.cache
+def api_ref_methods() -> dict:
+    """URL -> method of every operation of the bundled index (assets/api-ref.json),
+    the URLs built as tracer builds them (page, then ?expanded=ID-detail#ID)."""
+    index = json.loads((Path(__file__).resolve().parents[2] / "assets" / "api-ref.json").read_text())
+    urls = {}
+    for api in index["apis"]:
+        for op in api["operations"]:
+            page = api["pages"][op["page"]]
+            a = op["anchor"]
+            urls[page if a is None else f"{page}?expanded={a}-detail#{a}"] = op["method"]
+    return urls
+
+
+# Calls no api-ref documents: keystone's has no version document (the CLI
+# and keystonemiddleware discover it with GET /v3).
+UNDOCUMENTED = {("keystone", "GET", "/v3")}
+
+
+def check_references(flow: Flow) -> None:
+    """Every request section of a documented operation carries its API
+    reference, one of the bundled index of the same method; no response
+    section carries one."""
+    urls = api_ref_methods()
+    for s in flow.sections:
+        where = f"body.md ({s.n}) {s.title}"
+        if s.side == "resp":
+            flow.check(s.reference is None, f"{where}: no reference on a response", None, s.reference)
+        elif s.reference is None:
+            call = (s.service, s.method, path_of(s.path))
+            flow.check(call in UNDOCUMENTED, f"{where}: an API reference", "a reference (or a known undocumented call)",
+                       "none")
+        else:
+            flow.check(urls.get(s.reference[1]) == s.method, f"{where}: the reference is an operation of the index",
+                       f"a {s.method} operation", f"{s.reference} ({urls.get(s.reference[1])})")
+
+
 def check_all(flow: Flow, nested: bool = True) -> None:
     check_recorded(flow)
+    check_references(flow)
     if nested:
         check_sections(flow)
     else:
