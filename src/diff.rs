@@ -305,6 +305,17 @@ fn json_fields(text: &str, names: &Placeholders) -> Option<BTreeMap<String, Stri
     Some(out)
 }
 
+/// Whether a field holds an identifier by its name (`id`, `image_id`,
+/// `audit_ids`): its value is one, whatever it looks like.
+fn is_id_field(pointer: &str) -> bool {
+    let name = pointer
+        .rsplit('/')
+        .find(|t| t.parse::<usize>().is_err())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    name == "id" || name == "ids" || name.ends_with("_id") || name.ends_with("_ids")
+}
+
 fn leaves(
     v: &Value,
     pointer: &mut String,
@@ -332,6 +343,9 @@ fn leaves(
             for (i, v) in a.iter().enumerate() {
                 child(&i.to_string(), v, pointer);
             }
+        }
+        Value::String(_) if is_id_field(pointer) => {
+            out.insert(pointer.clone(), "{id}".into());
         }
         Value::String(s) => {
             out.insert(pointer.clone(), format!("{:?}", normalize(s, names)));
@@ -401,8 +415,9 @@ mod tests {
             HeaderField::new("Content-Type", "application/json"),
         ];
         auth.response_body = body(&format!(
-            r#"{{"token": {{"expires_at": "2026-12-02T10:0{}:00.000000Z", "methods": ["password"]}}}}"#,
-            image.len() % 10
+            r#"{{"token": {{"expires_at": "2026-12-02T10:0{}:00.000000Z", "methods": ["password"], "audit_ids": ["{}"]}}}}"#,
+            image.len() % 10,
+            &token[20..40]
         ));
         let mut create = exchange(
             "openstack",

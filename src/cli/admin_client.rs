@@ -13,7 +13,9 @@ pub const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
 pub enum FlushOutcome {
     /// The daemon answered 200: everything it answered is in the database,
     /// but for the responses still streaming it stopped waiting for.
-    Flushed { still_streaming: u64 },
+    Flushed {
+        still_streaming: u64,
+    },
     /// Nothing listens on the admin address: no daemon, nothing to wait for.
     NoDaemon,
     TimedOut,

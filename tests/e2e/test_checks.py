@@ -80,8 +80,18 @@ def cli_got_other_bytes(f):
     c["response_body"] = {"size": 3, "sha256": "x", "b64": "YWJj"}
 
 
+def reference_missing(f):
+    next(s for s in f.sections if s.reference is not None).reference = None
+
+
+def reference_to_another_method(f):
+    s = next(s for s in f.sections if s.side == "req" and s.method == "PUT" and s.reference)
+    get = next(url for url, method in e2elib.api_ref_methods().items() if method == "GET" and "object-store" in url)
+    s.reference = (s.reference[0], get)
+
+
 @pytest.mark.parametrize("alter", [
-    caller_wrong_in_list, exchange_lost, request_body_altered, a_call_bypassed_tracer,
+    reference_missing, reference_to_another_method, caller_wrong_in_list, exchange_lost, request_body_altered, a_call_bypassed_tracer,
     status_differs_from_the_service, page_caller_wrong, header_case_changed, page_json_keys_reordered,
     page_nesting_broken, stamp_missing, cli_got_other_bytes,
 ], ids=lambda f: f.__name__)

@@ -3,6 +3,7 @@ the state a second `image create` meets: glance's swift container exists and
 its own token is cached): two recordings of the same command differ only in
 ids, tokens and times, so diff finds nothing; a recording with one call more
 shows exactly that call, and the diff's page builds with mkdocs --strict."""
+import shlex
 import subprocess
 import sys
 
@@ -17,7 +18,7 @@ def diff(recorder, a, b, *more):
 
 def test_two_recordings_of_image_create_differ_only_in_ids(recorder):
     for name in ("diff-image-a", "diff-image-b"):
-        f = recorder.record(name, [*CREATE, f"e2e-{name}"])
+        f = recorder.record(name, [*CREATE, "e2e-diff-image"])
         assert f.returncode == 0, f.stderr
     p = diff(recorder, "diff-image-a", "diff-image-b")
     assert p.returncode == 0 and "no differences" in p.stdout, f"exit {p.returncode}:\n{p.stdout}{p.stderr}"
@@ -26,7 +27,7 @@ def test_two_recordings_of_image_create_differ_only_in_ids(recorder):
 def test_one_call_more_is_exactly_that_call(recorder, env):
     # The same command, then one more call through tracer (glance's versions).
     extra = [sys.executable, "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:19292/versions').read()"]
-    script = " ".join(f"'{a}'" for a in [*CREATE, "e2e-diff-image-c"]) + " && " + " ".join(f"'{a}'" for a in extra)
+    script = shlex.join([*CREATE, "e2e-diff-image"]) + " && " + shlex.join(extra)
     f = recorder.record("diff-image-c", ["sh", "-c", script])
     assert f.returncode == 0, f.stderr
     out = env.tmp / "diff-page"
