@@ -26,16 +26,8 @@ pub type PostgresStore = SqlStore<Postgres>;
 /// `postgresql://` URL names. Every failure is `StoreError::Open` with the
 /// URL's password masked.
 pub async fn open(url: &str) -> Result<PostgresStore> {
-    let open_err = |message: String| StoreError::Open {
-        url: super::redact_url(url),
-        message: one_line(&message),
-    };
-    let mut options =
-        PgConnectOptions::from_str(url).map_err(|e| open_err(format!("bad URL: {e}")))?;
-    // Names tracer's sessions in pg_stat_activity unless the URL does.
-    if options.get_application_name().is_none() {
-        options = options.application_name("tracer");
-    }
+    let open_err = |message: String| open_error(url, &message);
+    let options = connect_options(url)?;
     // One plain connection first: its error names the cause (refused,
     // authentication, no such database) where a pool would retry until a
     // generic timeout.
@@ -65,15 +57,8 @@ pub async fn open(url: &str) -> Result<PostgresStore> {
 /// Connects without migrating (read-only commands): the schema must be
 /// this tracer's already.
 pub async fn open_read_only(url: &str) -> Result<PostgresStore> {
-    let open_err = |message: String| StoreError::Open {
-        url: super::redact_url(url),
-        message: one_line(&message),
-    };
-    let mut options =
-        PgConnectOptions::from_str(url).map_err(|e| open_err(format!("bad URL: {e}")))?;
-    if options.get_application_name().is_none() {
-        options = options.application_name("tracer");
-    }
+    let open_err = |message: String| open_error(url, &message);
+    let options = connect_options(url)?;
     let pool = tokio::time::timeout(
         CONNECT_TIMEOUT,
         PgPoolOptions::new()
@@ -93,6 +78,25 @@ pub async fn open_read_only(url: &str) -> Result<PostgresStore> {
         .await
         .map_err(open_err)?;
     Ok(SqlStore::new(pool))
+}
+
+fn open_error(url: &str, message: &str) -> StoreError {
+    StoreError::Open {
+        url: super::redact_url(url),
+        message: one_line(message),
+    }
+}
+
+/// The URL's options; tracer's sessions are named in pg_stat_activity
+/// unless the URL names them.
+fn connect_options(url: &str) -> Result<PgConnectOptions> {
+    let options = PgConnectOptions::from_str(url)
+        .map_err(|e| open_error(url, &format!("bad URL: {e}")))?;
+    Ok(if options.get_application_name().is_none() {
+        options.application_name("tracer")
+    } else {
+        options
+    })
 }
 
 /// The cause of a failed connection, without sqlx's wrapping (and the
