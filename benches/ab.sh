@@ -2,7 +2,7 @@
 # benches/ab.sh A_BIN B_BIN [ROUNDS] — two tracer binaries in one sitting.
 #
 # Runs benches/proxy_bench.sh ROUNDS times for each binary, interleaved
-# (A, B, A, B, ...), each run measuring nginx and tracer against the same
+# (A, B, A, B, ...), each run measuring the upstream direct, nginx and tracer against the same
 # upstream, so a change of load on the machine hits both. Prints per run
 # and as medians: tracer/nginx req/s and tracer's CPU time per request
 # (the steadier figure on a shared machine), and the tracer/nginx ratio of
@@ -13,7 +13,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 [[ $# -ge 2 ]] || { sed -n '2,12p' "$0"; exit 2; }
 A=$(readlink -f "$1"); B=$(readlink -f "$2"); ROUNDS=${3:-3}
 for bin in "$A" "$B"; do [[ -x $bin ]] || { echo "ab: $bin is not an executable" >&2; exit 2; }; done
-export TARGETS="nginx tracer" UPLOAD_NGINX=0 UPLOAD_REPS=${UPLOAD_REPS:-1} UPLOAD_BYTES=${UPLOAD_BYTES:-16M}
+export UPLOAD_NGINX=0 UPLOAD_REPS=${UPLOAD_REPS:-1} UPLOAD_BYTES=${UPLOAD_BYTES:-16M}
 OUTDIR=$(mktemp -d /tmp/tracer-ab.XXXXXX)
 # The upstream example once; then every run reuses it.
 (cd "$ROOT" && cargo build --release --quiet --example bench_upstream)

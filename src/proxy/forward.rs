@@ -72,7 +72,7 @@ pub(super) async fn forward(
     } = rec;
     let sent = Notify::new();
     let body_sent = AtomicBool::new(false);
-    let stamps = (ex.request_id.clone(), ex.caller.clone());
+    let stamps = (ex.request_id.as_str(), ex.caller.as_str());
 
     let (ended, upstream_stopped_reading) = {
         let request = async {
@@ -91,11 +91,18 @@ pub(super) async fn forward(
             body_sent.store(true, Ordering::Relaxed);
             RequestEnd::ClientLeft(watch_client(client_r, shared.limits.max_head).await)
         };
-        let response = respond(shared, &mut up.r, client_w, resp, &sent, method, &stamps);
+        // A request without a body to relay is sent with its head.
+        let waits_for = (body != Framing::None).then_some(&sent);
+        let response = respond(
+            shared, &mut up.r, client_w, resp, waits_for, method, &stamps,
+        );
         tokio::pin!(request, response);
         let mut upstream_stopped_reading = None;
         let ended = loop {
+            // The response first: once it is done nothing else is polled.
             tokio::select! {
+                biased;
+                r = &mut response => break Ended::Response(r),
                 end = &mut request, if upstream_stopped_reading.is_none() => match end {
                     RequestEnd::Body(BodyError::Write(e)) => {
                         // The upstream stopped reading the body: it may still answer (413).
@@ -103,7 +110,6 @@ pub(super) async fn forward(
                     }
                     end => break Ended::Request(end),
                 },
-                r = &mut response => break Ended::Response(r),
                 _ = abort.cancelled() => break Ended::Aborted,
             }
         };
@@ -168,9 +174,9 @@ async fn respond(
     up: &mut In,
     client_w: &mut Out,
     resp: &mut ResponseRecord,
-    sent: &Notify,
+    sent: Option<&Notify>,
     method: &str,
-    (request_id, caller): &(String, String),
+    (request_id, caller): &(&str, &str),
 ) -> Result<bool, ResponseError> {
     let head = read_head(up, client_w, &shared.limits, sent, &mut resp.any_bytes).await?;
     resp.seq = Some(shared.clock.next());
@@ -264,15 +270,18 @@ fn request_body_failure(e: &BodyError) -> String {
 
 /// Reads the response head, passing interim responses (`100 Continue`)
 /// straight to the client. The deadline starts when the request is sent
-/// (`sent`) and bounds the whole head, however slowly it comes.
+/// (`sent` says when its body is; None: it was sent with its head) and
+/// bounds the whole head, however slowly it comes.
 async fn read_head(
     up: &mut In,
     client_w: &mut Out,
     limits: &Limits,
-    sent: &Notify,
+    sent: Option<&Notify>,
     any_bytes: &mut bool,
 ) -> Result<ResponseHead, ResponseError> {
-    let mut deadline: Option<Instant> = None;
+    let mut deadline = sent
+        .is_none()
+        .then(|| Instant::now() + limits.response_timeout);
     loop {
         match parse_response(&up.buf, limits.max_head) {
             Ok(Some((head, len))) if (100..200).contains(&head.status) && head.status != 101 => {
@@ -294,7 +303,7 @@ async fn read_head(
         let read = tokio::select! {
             biased;
             read = up.read_more() => read,
-            _ = sent.notified(), if deadline.is_none() => {
+            _ = async { sent?.notified().await; Some(()) }, if deadline.is_none() => {
                 deadline = Some(Instant::now() + limits.response_timeout);
                 continue;
             }

@@ -149,12 +149,9 @@ pub fn check_request_head(
     }
 }
 
-/// A LF not preceded by CR.
+/// A LF not preceded by CR (found with memchr: this runs on every head).
 pub fn has_bare_lf(bytes: &[u8]) -> bool {
-    bytes
-        .iter()
-        .enumerate()
-        .any(|(i, &b)| b == b'\n' && (i == 0 || bytes[i - 1] != b'\r'))
+    memchr::memchr_iter(b'\n', bytes).any(|i| i == 0 || bytes[i - 1] != b'\r')
 }
 
 /// Body framing of a response to `method` (RFC 9112 §6.3).

@@ -208,10 +208,7 @@ impl<R: AsyncRead + Unpin> Reader<R> {
 
     /// Like `read_more`, failing with `TimedOut` when no byte comes for `idle`.
     pub async fn read_more_within(&mut self, idle: Duration) -> io::Result<usize> {
-        match tokio::time::timeout(idle, self.read_more()).await {
-            Ok(read) => read,
-            Err(_) => Err(idle_error("read", idle)),
-        }
+        within(idle, "read", self.read_more()).await
     }
 
     /// True if the peer has closed (or sent something unasked for) while idle:
@@ -268,10 +265,7 @@ impl<W: AsyncWrite + Unpin> Writer<W> {
     }
 
     async fn write_within(&mut self, bytes: &[u8]) -> io::Result<()> {
-        match tokio::time::timeout(self.idle, self.inner.write_all(bytes)).await {
-            Ok(written) => written,
-            Err(_) => Err(idle_error("written", self.idle)),
-        }
+        within(self.idle, "written", self.inner.write_all(bytes)).await
     }
 
     pub async fn flush(&mut self) -> io::Result<()> {
@@ -293,6 +287,24 @@ impl<W: AsyncWrite + Unpin> Writer<W> {
     pub async fn shutdown(&mut self) {
         let _ = self.flush().await;
         let _ = tokio::time::timeout(self.idle, self.inner.shutdown()).await;
+    }
+}
+
+/// `io` bounded by `idle`. Most reads and writes complete at once: the
+/// timer (a lock on the runtime's timer wheel) is armed only for one that
+/// has to wait.
+async fn within<T>(
+    idle: Duration,
+    what: &str,
+    io: impl std::future::Future<Output = io::Result<T>>,
+) -> io::Result<T> {
+    let mut io = std::pin::pin!(io);
+    if let Poll::Ready(done) = std::future::poll_fn(|cx| Poll::Ready(io.as_mut().poll(cx))).await {
+        return done;
+    }
+    match tokio::time::timeout(idle, io).await {
+        Ok(done) => done,
+        Err(_) => Err(idle_error(what, idle)),
     }
 }
 

@@ -90,8 +90,8 @@ fn open_error(url: &str, message: &str) -> StoreError {
 /// The URL's options; tracer's sessions are named in pg_stat_activity
 /// unless the URL names them.
 fn connect_options(url: &str) -> Result<PgConnectOptions> {
-    let options = PgConnectOptions::from_str(url)
-        .map_err(|e| open_error(url, &format!("bad URL: {e}")))?;
+    let options =
+        PgConnectOptions::from_str(url).map_err(|e| open_error(url, &format!("bad URL: {e}")))?;
     Ok(if options.get_application_name().is_none() {
         options.application_name("tracer")
     } else {
