@@ -26,11 +26,32 @@ pub type PostgresStore = SqlStore<Postgres>;
 /// `postgresql://` URL names. Every failure is `StoreError::Open` with the
 /// URL's password masked.
 pub async fn open(url: &str) -> Result<PostgresStore> {
+    let pool = pool(url, 4).await?;
+    // Through the pool (not a single connection): `Migrator::run` on a
+    // `&mut PgConnection` makes this future !Send.
+    MIGRATOR
+        .run(&pool)
+        .await
+        .map_err(|e| open_error(url, &format!("cannot prepare the schema: {e}")))?;
+    Ok(SqlStore::new(pool))
+}
+
+/// Connects without migrating (read-only commands): the schema must be
+/// this tracer's already.
+pub async fn open_read_only(url: &str) -> Result<PostgresStore> {
+    let pool = pool(url, 2).await?;
+    super::check_schema(&pool, &MIGRATOR)
+        .await
+        .map_err(|e| open_error(url, &e))?;
+    Ok(SqlStore::new(pool))
+}
+
+/// A pool of the URL's database, after one plain connection: its error
+/// names the cause (refused, authentication, no such database) where a pool
+/// would retry until a generic timeout.
+async fn pool(url: &str, connections: u32) -> Result<sqlx::PgPool> {
     let open_err = |message: String| open_error(url, &message);
     let options = connect_options(url)?;
-    // One plain connection first: its error names the cause (refused,
-    // authentication, no such database) where a pool would retry until a
-    // generic timeout.
     let conn = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options))
         .await
         .map_err(|_| {
@@ -41,43 +62,10 @@ pub async fn open(url: &str) -> Result<PostgresStore> {
         })?
         .map_err(|e| open_err(connect_error(e)))?;
     let _ = conn.close().await;
-    let pool = PgPoolOptions::new()
-        .max_connections(4)
+    Ok(PgPoolOptions::new()
+        .max_connections(connections)
         .acquire_timeout(ACQUIRE_TIMEOUT)
-        .connect_lazy_with(options);
-    // Through the pool (not that connection): `Migrator::run` on a
-    // `&mut PgConnection` makes this future !Send.
-    MIGRATOR
-        .run(&pool)
-        .await
-        .map_err(|e| open_err(format!("cannot prepare the schema: {e}")))?;
-    Ok(SqlStore::new(pool))
-}
-
-/// Connects without migrating (read-only commands): the schema must be
-/// this tracer's already.
-pub async fn open_read_only(url: &str) -> Result<PostgresStore> {
-    let open_err = |message: String| open_error(url, &message);
-    let options = connect_options(url)?;
-    let pool = tokio::time::timeout(
-        CONNECT_TIMEOUT,
-        PgPoolOptions::new()
-            .max_connections(2)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(options),
-    )
-    .await
-    .map_err(|_| {
-        open_err(format!(
-            "no answer from the server within {}s",
-            CONNECT_TIMEOUT.as_secs()
-        ))
-    })?
-    .map_err(|e| open_err(connect_error(e)))?;
-    super::check_schema(&pool, &MIGRATOR)
-        .await
-        .map_err(open_err)?;
-    Ok(SqlStore::new(pool))
+        .connect_lazy_with(options))
 }
 
 fn open_error(url: &str, message: &str) -> StoreError {

@@ -167,5 +167,7 @@ fn is_busy(e: &(dyn std::error::Error + 'static)) -> bool {
         || text.contains("(code: 5)")
         || text.contains("(code: 6)")
         || text.contains("already exists")
+        // ALTER TABLE ADD COLUMN of a migration the other process just ran.
+        || text.contains("duplicate column name")
         || text.contains("UNIQUE constraint failed: _sqlx_migrations")
 }
